@@ -1,0 +1,229 @@
+// fal's queue API on the queue.fal.run prefix: submit, status (polling and SSE), result, cancel
+// (fal-wire-contract section 3). Handlers validate, call the queue, and map to the wire.
+import { randomInt } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ENDPOINTS, findEndpoint, type EndpointDef } from "../../endpoints.js";
+import { InputError, NotFoundError, NotReadyError, RateLimitedError } from "../../errors.js";
+import type { StoredRequest } from "../../queue/store.js";
+import { authenticate, type ApiDeps } from "../server.js";
+import { validateInput } from "../validation.js";
+import {
+  PRIORITY_HEADER,
+  QUEUE_HOST,
+  REQUEST_ID_HEADER,
+  START_TIMEOUT_HEADERS,
+  statusBody,
+  wantsLogs,
+  wireStatusOf,
+  type StatusBody,
+} from "../wire.js";
+
+interface RequestParams {
+  owner: string;
+  alias: string;
+  id: string;
+}
+
+/** Endpoints that share a queue with this one (same engine), for a true queue_position. */
+export function queuePeers(deps: ApiDeps, endpoint: string): string[] {
+  const engine = deps.engines.engineFor(endpoint);
+  return ENDPOINTS.map((e) => e.id).filter((id) => deps.engines.engineFor(id) === engine);
+}
+
+export function currentStatus(deps: ApiDeps, r: StoredRequest, logs: boolean): StatusBody {
+  return statusBody(r, {
+    publicUrl: deps.config.publicUrl,
+    logs: logs ? deps.store.logs(r.id) : null,
+    queuePosition: r.state === "queued" ? deps.store.queuePosition(r, queuePeers(deps, r.endpoint)) : 0,
+  });
+}
+
+/** x-fal-* headers worth keeping with the request (lifecycle, store-io, no-retry, timeouts). */
+function falHeaders(req: FastifyRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (k.startsWith("x-fal-") && typeof v === "string" && k !== "x-fal-target-url") out[k] = v.slice(0, 2000);
+  }
+  return out;
+}
+
+function startDeadline(req: FastifyRequest, now: number): number | null {
+  for (const name of START_TIMEOUT_HEADERS) {
+    const raw = req.headers[name];
+    if (typeof raw !== "string") continue;
+    const seconds = Number(raw);
+    if (!Number.isFinite(seconds) || seconds <= 0) throw InputError.field(name, `${name} must be a positive number of seconds`, "value_error");
+    return now + Math.round(seconds * 1000);
+  }
+  return null;
+}
+
+function webhookUrl(raw: unknown): string | null {
+  if (raw === undefined || raw === "") return null;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  let u: URL | undefined;
+  try {
+    u = new URL(String(value));
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) {
+    throw new InputError([{ loc: ["query", "fal_webhook"], msg: "fal_webhook must be an http(s) URL", type: "url_parsing", input: String(value).slice(0, 200) }]);
+  }
+  return u.toString();
+}
+
+/** Validates and persists a new request; shared by queue submit and sync run. */
+export function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint: EndpointDef, opts: { webhook: string | null }): StoredRequest {
+  const keyId = authenticate(deps.keys, req);
+  const input = validateInput(endpoint, req.body);
+  const now = Date.now();
+  const headers = falHeaders(req);
+  const r = deps.store.create({
+    app: endpoint.app,
+    endpoint: endpoint.id,
+    keyId,
+    priority: headers[PRIORITY_HEADER] === "low" ? 1 : 0,
+    input,
+    headers,
+    webhookUrl: opts.webhook,
+    seed: input.seed ?? randomInt(0, 2 ** 32 - 1),
+    startDeadlineAt: startDeadline(req, now),
+  });
+  req.falRequestId = r.id;
+  deps.log.info({ requestId: r.id, endpoint: endpoint.id, keyId }, "request accepted");
+  deps.dispatcher.kick();
+  return r;
+}
+
+function endpointFromWildcard(path: string): EndpointDef {
+  const id = path.replace(/^\/+|\/+$/g, "");
+  const endpoint = findEndpoint(id);
+  if (!endpoint) throw new NotFoundError(`Unknown endpoint ${id}; this server serves ${ENDPOINTS.map((e) => e.id).join(", ")}`);
+  return endpoint;
+}
+
+export async function registerQueueRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const prefix = `/${QUEUE_HOST}`;
+  const find = (req: FastifyRequest<{ Params: RequestParams }>): StoredRequest => {
+    const keyId = authenticate(deps.keys, req);
+    const { owner, alias, id } = req.params;
+    const r = deps.store.getForKey(id, keyId, `${owner}/${alias}`);
+    if (!r) throw new NotFoundError("Request not found", { requestId: id });
+    req.falRequestId = r.id;
+    return r;
+  };
+
+  app.post<{ Params: { "*": string }; Querystring: Record<string, string> }>(`${prefix}/*`, async (req, reply) => {
+    const endpoint = endpointFromWildcard(req.params["*"]);
+    const maxQueue = req.query.fal_max_queue_length;
+    if (maxQueue !== undefined && deps.store.countQueued() >= Number(maxQueue)) {
+      throw new RateLimitedError(`Queue is longer than fal_max_queue_length=${maxQueue}`, 5);
+    }
+    const r = acceptRequest(deps, req, endpoint, { webhook: webhookUrl(req.query.fal_webhook) });
+    reply.header(REQUEST_ID_HEADER, r.id);
+    return reply.code(200).send(currentStatus(deps, deps.store.get(r.id)!, false));
+  });
+
+  app.get<{ Params: RequestParams; Querystring: { logs?: string } }>(`${prefix}/:owner/:alias/requests/:id/status`, async (req, reply) => {
+    const r = find(req);
+    const body = currentStatus(deps, r, wantsLogs(req.query.logs));
+    reply.header(REQUEST_ID_HEADER, r.id);
+    return reply.code(body.status === "COMPLETED" ? 200 : 202).send(body);
+  });
+
+  app.get<{ Params: RequestParams; Querystring: { logs?: string } }>(`${prefix}/:owner/:alias/requests/:id/status/stream`, async (req, reply) => {
+    const r = find(req);
+    streamStatus(deps, req, reply, r, wantsLogs(req.query.logs));
+  });
+
+  app.get<{ Params: RequestParams }>(`${prefix}/:owner/:alias/requests/:id`, async (req, reply) => {
+    const r = find(req);
+    reply.header(REQUEST_ID_HEADER, r.id);
+    if (wireStatusOf(r) !== "COMPLETED") throw new NotReadyError(r.id);
+    if (r.state === "succeeded" && r.result) return reply.code(200).send(r.result);
+    return replyWithFailure(reply, r);
+  });
+
+  app.put<{ Params: RequestParams }>(`${prefix}/:owner/:alias/requests/:id/cancel`, async (req, reply) => {
+    const keyId = authenticate(deps.keys, req);
+    const { owner, alias, id } = req.params;
+    const r = deps.store.getForKey(id, keyId, `${owner}/${alias}`);
+    if (!r) return reply.code(404).header(REQUEST_ID_HEADER, id).send({ status: "NOT_FOUND" });
+    const outcome = deps.dispatcher.cancel(r);
+    reply.header(REQUEST_ID_HEADER, r.id);
+    if (outcome === "CANCELLATION_REQUESTED") return reply.code(202).send({ status: outcome });
+    if (outcome === "ALREADY_COMPLETED") return reply.code(400).send({ status: outcome });
+    return reply.code(404).send({ status: outcome });
+  });
+}
+
+/** A failed or cancelled request's stored error, as the result URL and sync run answer it. */
+export function replyWithFailure(reply: FastifyReply, r: StoredRequest): FastifyReply {
+  const e = r.error ?? { status: 500, body: { detail: "Request failed" }, errorType: "internal_error", message: "Request failed" };
+  reply.header(REQUEST_ID_HEADER, r.id).header("x-fal-error-type", e.errorType);
+  for (const [k, v] of Object.entries(e.headers ?? {})) reply.header(k, v);
+  return reply.code(e.status).type("application/json").send(e.body);
+}
+
+/**
+ * SSE status stream (section 3.4): the current state first, then one event per change, with only
+ * new log lines; closes after COMPLETED. Wakes on in-process events and re-reads the database
+ * every second so work done by another process is seen too.
+ */
+function streamStatus(deps: ApiDeps, req: FastifyRequest, reply: FastifyReply, first: StoredRequest, logs: boolean): void {
+  reply.hijack();
+  const raw = reply.raw;
+  const headers: Record<string, string | number | string[]> = {};
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string;
+  raw.writeHead(200, {
+    ...headers,
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache, no-transform",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+    [REQUEST_ID_HEADER]: first.id,
+  });
+  let lastLogSeq = 0;
+  let lastSent = "";
+  let closed = false;
+  const send = () => {
+    if (closed) return;
+    const r = deps.store.get(first.id);
+    if (!r) return finish();
+    const newLogs = logs ? deps.store.logs(r.id, lastLogSeq) : [];
+    if (newLogs.length) lastLogSeq = newLogs[newLogs.length - 1].seq;
+    const body = statusBody(r, {
+      publicUrl: deps.config.publicUrl,
+      logs: logs ? newLogs : null,
+      queuePosition: r.state === "queued" ? deps.store.queuePosition(r, queuePeers(deps, r.endpoint)) : 0,
+    });
+    const key = JSON.stringify({ ...body, logs: null });
+    if (key !== lastSent || newLogs.length) {
+      lastSent = key;
+      raw.write(`data: ${JSON.stringify(body)}\n\n`);
+    }
+    if (body.status === "COMPLETED") finish();
+  };
+  const unsubscribe = deps.events.on(first.id, () => send());
+  const unsubscribeAny = first.state === "queued" ? deps.events.onAnyState(() => send()) : () => {};
+  const poll = setInterval(send, 1000);
+  const ping = setInterval(() => !closed && raw.write(": ping\n\n"), 15_000);
+  function finish() {
+    if (closed) return;
+    closed = true;
+    unsubscribe();
+    unsubscribeAny();
+    clearInterval(poll);
+    clearInterval(ping);
+    raw.end();
+  }
+  req.raw.on("close", finish);
+  try {
+    send();
+  } catch (err) {
+    deps.log.error({ err }, "status stream failed");
+    finish();
+  }
+}
+

@@ -1,0 +1,54 @@
+// `ltx-serve keys create|list|revoke`: manages stored API keys in DATA_DIR's database directly.
+import type { Command } from "commander";
+import { loadConfig } from "../../config.js";
+import { openDb } from "../../db.js";
+import { createKeyStore } from "../../keys.js";
+
+function withKeys<T>(fn: (keys: ReturnType<typeof createKeyStore>) => T): T {
+  const db = openDb(loadConfig().dataDir);
+  try {
+    return fn(createKeyStore({ db }));
+  } finally {
+    db.close();
+  }
+}
+
+export function registerKeysCommand(program: Command): void {
+  const keys = program.command("keys").description("manage API keys (stored hashed in DATA_DIR)");
+  keys
+    .command("create")
+    .argument("[name]", "a name to recognise the key by", "default")
+    .option("--json", "print JSON")
+    .description("create a key and print it once")
+    .action((name: string, opts: { json?: boolean }) => {
+      const { key, info } = withKeys((k) => k.create(name));
+      if (opts.json) process.stdout.write(`${JSON.stringify({ key, id: info.id, name: info.name })}\n`);
+      else process.stdout.write(`${key}\n(id ${info.id}, name ${info.name}; shown once: store it now)\n`);
+    });
+  keys
+    .command("list")
+    .option("--json", "print JSON")
+    .description("list keys (ids and prefixes, never the keys)")
+    .action((opts: { json?: boolean }) => {
+      const list = withKeys((k) => k.list());
+      if (opts.json) return void process.stdout.write(`${JSON.stringify(list)}\n`);
+      if (list.length === 0) return void process.stdout.write("no stored keys\n");
+      for (const k of list) {
+        process.stdout.write(
+          `${k.id}  ${k.prefix}…  ${k.name}  created ${new Date(k.createdAt).toISOString()}${k.revokedAt ? `  REVOKED ${new Date(k.revokedAt).toISOString()}` : ""}\n`,
+        );
+      }
+    });
+  keys
+    .command("revoke")
+    .argument("<id-or-key>", "the key's id (from list) or the key itself")
+    .description("revoke a key; requests made with it stay recorded")
+    .action((idOrKey: string) => {
+      if (!withKeys((k) => k.revoke(idOrKey))) {
+        process.stderr.write(`no active key ${idOrKey}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      process.stdout.write(`revoked ${idOrKey}\n`);
+    });
+}

@@ -1,0 +1,106 @@
+// The embedded SQL database under DATA_DIR: one SQLite file in WAL mode holding requests, logs,
+// usage, keys, stored files and webhook deliveries. Migrations run in order at open.
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+
+export type Db = Database.Database;
+
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  CREATE TABLE requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    app TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    input_json TEXT NOT NULL,
+    headers_json TEXT NOT NULL DEFAULT '{}',
+    webhook_url TEXT,
+    seed INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    start_deadline_at INTEGER,
+    started_at INTEGER,
+    finished_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at INTEGER,
+    gateway_request_id TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    engine TEXT,
+    model TEXT,
+    progress_json TEXT,
+    result_json TEXT,
+    error_json TEXT,
+    inference_time REAL,
+    metrics_json TEXT,
+    cost_usd REAL,
+    output_file_id TEXT,
+    thumbnail_file_id TEXT
+  );
+  CREATE INDEX requests_queue ON requests(state, priority, seq);
+  CREATE INDEX requests_key ON requests(key_id, seq);
+  CREATE TABLE request_logs (
+    request_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (request_id, seq)
+  );
+  CREATE TABLE usage (
+    request_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    resolution TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    cost_usd REAL NOT NULL,
+    charged_at INTEGER NOT NULL
+  );
+  CREATE INDEX usage_key ON usage(key_id, charged_at);
+  CREATE TABLE files (
+    id TEXT PRIMARY KEY,
+    key_id TEXT,
+    state TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER,
+    upload_token_hash TEXT,
+    multipart INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    deleted_at INTEGER
+  );
+  `,
+];
+
+export function openDb(dataDir: string): Db {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, "ltx-serve.sqlite"));
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

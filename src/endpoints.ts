@@ -1,0 +1,164 @@
+// The endpoints this server reproduces: their ids, input schema, output sizes and prices.
+// One zod schema per endpoint validates input on every route and yields the OpenAPI document.
+import { z } from "zod";
+
+export const ASPECT_RATIOS = ["auto", "16:9", "9:16"] as const;
+export const RESOLUTIONS = ["1080p", "1440p", "2160p"] as const;
+export const FPS_VALUES = [24, 25, 48, 50] as const;
+/** Camera presets of the hosted LTX API, also understood by the preview engine. */
+export const CAMERA_MOTIONS = [
+  "dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static", "focus_shift",
+] as const;
+
+export type Resolution = (typeof RESOLUTIONS)[number];
+export type AspectRatio = (typeof ASPECT_RATIOS)[number];
+export type CameraMotion = (typeof CAMERA_MOTIONS)[number];
+
+/** Landscape pixel size per resolution; 9:16 swaps the pair. */
+export const RESOLUTION_SIZES: Record<Resolution, { width: number; height: number }> = {
+  "1080p": { width: 1920, height: 1080 },
+  "1440p": { width: 2560, height: 1440 },
+  "2160p": { width: 3840, height: 2160 },
+};
+
+/** An enum of numbers that also accepts the same numbers written as strings ("6"), as fal does. */
+function numericEnum<const T extends readonly number[]>(values: T, fallback: T[number], description: string) {
+  const literals = values.map((v) => z.literal(v));
+  const strings = values.map((v) => z.literal(String(v)));
+  const allowed = values.join(", ");
+  return z
+    .union([...literals, ...strings] as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>, ...z.ZodLiteral<number>[]], {
+      error: `Input should be one of ${allowed} (a number or a numeric string)`,
+    })
+    .default(fallback)
+    .transform((v) => Number(v) as T[number])
+    .describe(description);
+}
+
+const imageUrl = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .refine((s) => /^(https?:\/\/|data:)/i.test(s), {
+      message: "must be an http(s) URL, a data: URI or a file URL of this server",
+    })
+    .describe(description);
+
+export interface EndpointLimits {
+  durations: readonly number[];
+  defaultDuration: number;
+  /** Durations above this many seconds are allowed only at 1080p and 24/25 fps. */
+  longAbove?: number;
+}
+
+function inputSchema(limits: EndpointLimits) {
+  const fields = z.object({
+    image_url: imageUrl("The URL of the start image to use for the generated video."),
+    end_image_url: imageUrl(
+      "The URL of the end image to use for the generated video. When provided, generates a transition video between start and end frames.",
+    ).optional(),
+    prompt: z.string().min(1).max(5000).describe("The prompt to use for the generated video"),
+    duration: numericEnum(limits.durations, limits.defaultDuration, "The duration of the generated video in seconds"),
+    resolution: z.enum(RESOLUTIONS).default("1080p").describe("The resolution of the generated video"),
+    aspect_ratio: z
+      .enum(ASPECT_RATIOS)
+      .default("auto")
+      .describe("The aspect ratio of the generated video. If 'auto', the aspect ratio will be determined automatically based on the input image."),
+    fps: numericEnum(FPS_VALUES, 25, "The frames per second of the generated video"),
+    generate_audio: z.boolean().default(true).describe("Whether to generate audio for the generated video"),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .optional()
+      .describe("Random seed; the same input and seed give the same video. Drawn and reported when omitted."),
+    camera_motion: z
+      .enum(CAMERA_MOTIONS)
+      .optional()
+      .describe("Camera motion preset. When omitted, motion is chosen from the prompt."),
+  });
+  const longAbove = limits.longAbove;
+  if (longAbove === undefined) return fields;
+  return fields.superRefine((v, ctx) => {
+    if (v.duration > longAbove && (v.resolution !== "1080p" || v.fps > 25)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["duration"],
+        message: `durations above ${longAbove} s need resolution 1080p and fps 24 or 25`,
+        input: v.duration,
+      });
+    }
+  });
+}
+
+export type VideoInputSchema = ReturnType<typeof inputSchema>;
+/** Validated input with defaults applied (duration and fps are numbers). */
+export type VideoInput = z.output<VideoInputSchema>;
+
+export interface EndpointDef {
+  /** Full endpoint id, e.g. fal-ai/ltx-2.3/image-to-video. */
+  id: string;
+  /** owner/alias part that status, result and cancel URLs use. */
+  app: string;
+  title: string;
+  schema: VideoInputSchema;
+  /** USD per second of output video by resolution. */
+  pricePerSecond: Record<Resolution, number>;
+}
+
+const FAL_RATES: Record<Resolution, number> = { "1080p": 0.06, "1440p": 0.12, "2160p": 0.24 };
+
+export const ENDPOINTS: EndpointDef[] = [
+  {
+    id: "fal-ai/ltx-2.3/image-to-video",
+    app: "fal-ai/ltx-2.3",
+    title: "LTX 2.3 Video Pro: image to video",
+    schema: inputSchema({ durations: [6, 8, 10], defaultDuration: 6 }),
+    pricePerSecond: FAL_RATES,
+  },
+  {
+    // Sibling of the seed endpoint for LTX-2.3 Fast: same inputs, longer clips at 1080p.
+    id: "fal-ai/ltx-2.3/image-to-video/fast",
+    app: "fal-ai/ltx-2.3",
+    title: "LTX 2.3 Video Fast: image to video",
+    schema: inputSchema({ durations: [6, 8, 10, 12, 14, 16, 18, 20], defaultDuration: 6, longAbove: 10 }),
+    pricePerSecond: FAL_RATES,
+  },
+];
+
+export const DEFAULT_ENDPOINT_ID = ENDPOINTS[0].id;
+
+export function findEndpoint(id: string): EndpointDef | undefined {
+  return ENDPOINTS.find((e) => e.id === id);
+}
+
+/** Output frame size and frame count for a validated input and the start image's pixel size. */
+export interface OutputSpec {
+  width: number;
+  height: number;
+  aspectRatio: "16:9" | "9:16";
+  fps: number;
+  durationSeconds: number;
+  numFrames: number;
+}
+
+export function resolveOutputSpec(input: VideoInput, image: { width: number; height: number }): OutputSpec {
+  // `auto`: portrait images give 9:16, landscape and square give 16:9.
+  const aspectRatio = input.aspect_ratio === "auto" ? (image.height > image.width ? "9:16" : "16:9") : input.aspect_ratio;
+  const land = RESOLUTION_SIZES[input.resolution];
+  const [width, height] = aspectRatio === "16:9" ? [land.width, land.height] : [land.height, land.width];
+  return {
+    width,
+    height,
+    aspectRatio,
+    fps: input.fps,
+    durationSeconds: input.duration,
+    numFrames: input.duration * input.fps,
+  };
+}
+
+/** Price in USD of one completed request. */
+export function priceOf(endpoint: EndpointDef, input: Pick<VideoInput, "duration" | "resolution">): number {
+  return Math.round(input.duration * endpoint.pricePerSecond[input.resolution] * 1e6) / 1e6;
+}

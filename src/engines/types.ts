@@ -1,0 +1,64 @@
+// The interface every engine implements. The worker hands an engine a fully resolved job
+// (decoded input images on disk, exact output size and frame count, seed) and the engine writes
+// one MP4 to `outputPath`, reporting progress as it goes. Engines know nothing of HTTP or the queue.
+import type { CameraMotion } from "../endpoints.js";
+
+/** An input image, already fetched, EXIF-rotated and written as PNG in the job's folder. */
+export interface PreparedImage {
+  path: string;
+  width: number;
+  height: number;
+}
+
+export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
+
+export interface EngineProgress {
+  /** Short stage name, e.g. "render", "encode", "denoise-1". */
+  stage: string;
+  step: number;
+  total: number;
+}
+
+export interface EngineJob {
+  requestId: string;
+  endpoint: string;
+  prompt: string;
+  startImage: PreparedImage;
+  endImage?: PreparedImage;
+  /** Exact output size in pixels. */
+  width: number;
+  height: number;
+  fps: number;
+  /** Exactly durationSeconds x fps. */
+  numFrames: number;
+  durationSeconds: number;
+  generateAudio: boolean;
+  /** Always set: the user's seed or one drawn for the request. */
+  seed: number;
+  cameraMotion?: CameraMotion;
+  /** Where the finished MP4 must be written. */
+  outputPath: string;
+  /** A private folder for the job's temporary files; removed after the job. */
+  workDir: string;
+  /** Aborted when the request is cancelled or the server shuts down. */
+  signal: AbortSignal;
+  onProgress(progress: EngineProgress): void;
+  log(level: LogLevel, message: string): void;
+}
+
+export interface EngineResult {
+  /** Model that made the video, shown in logs and stored on the request. */
+  model: string;
+  /** Extra timings or figures (seconds, bytes) to record in the request's metrics. */
+  metrics?: Record<string, number>;
+}
+
+export interface Engine {
+  /** Engine name as used in configuration (`preview`, `ltx-api`, `ltx`). */
+  readonly name: string;
+  /** Jobs this engine runs at once in this process. */
+  readonly concurrency: number;
+  generate(job: EngineJob): Promise<EngineResult>;
+  /** Releases processes and connections on shutdown. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,152 @@
+// The service's typed errors. Each carries the HTTP status and fal-style body it maps to and,
+// once known, the request id. `toWireError` is the one place that turns any thrown value into
+// what goes on the wire; `isRetryable` is the one place that decides what a retry may fix.
+
+/** A FastAPI-style validation entry (fal-wire-contract section 5). */
+export interface FieldError {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+  input?: unknown;
+  url?: string;
+}
+
+/** What a failed request answers on its result URL, and what a sync run answers at once. */
+export interface WireError {
+  status: number;
+  body: Record<string, unknown>;
+  /** error_type in the status body and X-Fal-Error-Type header. */
+  errorType: string;
+  /** Human message for the status body's `error`. */
+  message: string;
+  headers?: Record<string, string>;
+}
+
+export abstract class ServiceError extends Error {
+  abstract readonly status: number;
+  abstract readonly errorType: string;
+  requestId?: string;
+  constructor(message: string, options?: { requestId?: string; cause?: unknown }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = new.target.name;
+    this.requestId = options?.requestId;
+  }
+  body(): Record<string, unknown> {
+    return { detail: this.message, error_type: this.errorType };
+  }
+  headers(): Record<string, string> {
+    return {};
+  }
+  toWire(): WireError {
+    return { status: this.status, body: this.body(), errorType: this.errorType, message: this.message, headers: this.headers() };
+  }
+}
+
+/** Bad input: 422 with `detail` naming each field. */
+export class InputError extends ServiceError {
+  readonly status = 422;
+  readonly errorType: string;
+  constructor(readonly detail: FieldError[], options?: { requestId?: string; cause?: unknown }) {
+    super(detail.map((d) => `${d.loc.filter((l) => l !== "body").join(".") || "body"}: ${d.msg}`).join("; "), options);
+    this.errorType = detail[0]?.type ?? "value_error";
+  }
+  static field(field: string, msg: string, type = "value_error", extra: Partial<FieldError> = {}): InputError {
+    return new InputError([{ loc: ["body", field], msg, type, ...extra }]);
+  }
+  body() {
+    return { detail: this.detail };
+  }
+}
+
+/** A malformed request that is not about one input field (bad JSON, wrong content type). */
+export class BadRequestError extends ServiceError {
+  readonly status: number;
+  readonly errorType = "bad_request";
+  constructor(message: string, status = 400, options?: { requestId?: string }) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
+export class UnauthorizedError extends ServiceError {
+  readonly status = 401;
+  readonly errorType = "unauthorized";
+  constructor(message = "Unauthorized") {
+    super(message);
+  }
+}
+
+export class NotFoundError extends ServiceError {
+  readonly status = 404;
+  readonly errorType = "not_found";
+  constructor(message = "Request not found", options?: { requestId?: string }) {
+    super(message, options);
+  }
+}
+
+/** The request exists but has no result yet; 400 so that clients do not retry it. */
+export class NotReadyError extends ServiceError {
+  readonly status = 400;
+  readonly errorType = "not_ready";
+  constructor(requestId: string) {
+    super("Request is still in progress", { requestId });
+  }
+}
+
+export class CancelledError extends ServiceError {
+  readonly status = 400;
+  readonly errorType = "request_cancelled";
+  constructor(requestId?: string, message = "Request was cancelled") {
+    super(message, { requestId });
+  }
+}
+
+/** A start deadline (x-fal-request-timeout) passed before the request ran: 504, not retried by clients. */
+export class RequestTimeoutError extends ServiceError {
+  readonly status = 504;
+  readonly errorType = "request_timeout";
+  constructor(requestId?: string, message = "Request timed out") {
+    super(message, { requestId });
+  }
+  headers() {
+    return { "x-fal-request-timeout-type": "user" };
+  }
+}
+
+export class RateLimitedError extends ServiceError {
+  readonly status = 429;
+  readonly errorType = "rate_limited";
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super(message);
+  }
+  headers() {
+    return { "retry-after": String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
+  }
+}
+
+/** The engine could not make the video (a model error, a broken encoder). */
+export class EngineError extends ServiceError {
+  readonly status = 500;
+  readonly errorType = "engine_error";
+}
+
+/** Something outside the input failed (disk, a worker process); a retry on a fresh runner may succeed. */
+export class InfrastructureError extends ServiceError {
+  readonly status = 503;
+  readonly errorType: string;
+  constructor(message: string, options?: { requestId?: string; cause?: unknown; errorType?: string }) {
+    super(message, options);
+    this.errorType = options?.errorType ?? "runner_disconnected";
+  }
+}
+
+/** Maps any thrown value to the wire; unknown errors become a 500 that says nothing internal. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof ServiceError) return err.toWire();
+  return { status: 500, body: { detail: "Internal server error", error_type: "internal_error" }, errorType: "internal_error", message: "Internal server error" };
+}
+
+/** Whether running the same request again might succeed: never for input errors or cancellations. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof InfrastructureError;
+}

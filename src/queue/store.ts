@@ -1,0 +1,371 @@
+// The durable request queue: every accepted request, its state, logs, progress, result and usage,
+// in SQLite. Claiming, leasing, completing and charging are single statements or transactions, so
+// several server processes can share one database file and a request is charged at most once.
+import { randomUUID } from "node:crypto";
+import type { Db } from "../db.js";
+import type { VideoInput } from "../endpoints.js";
+import type { WireError } from "../errors.js";
+
+export type RequestState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export const TERMINAL_STATES: readonly RequestState[] = ["succeeded", "failed", "cancelled"];
+
+export interface Progress {
+  stage: string;
+  step: number;
+  total: number;
+  /** Whole-job percentage, 0 to 100. */
+  percent: number;
+}
+
+export interface LogEntry {
+  seq: number;
+  message: string;
+  level: "DEBUG" | "INFO" | "WARN" | "ERROR" | "STDOUT" | "STDERR";
+  timestamp: string;
+}
+
+export interface StoredRequest {
+  seq: number;
+  id: string;
+  app: string;
+  endpoint: string;
+  keyId: string;
+  state: RequestState;
+  /** 0 normal, 1 low. */
+  priority: number;
+  input: VideoInput;
+  headers: Record<string, string>;
+  webhookUrl: string | null;
+  seed: number;
+  createdAt: number;
+  startDeadlineAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  attempts: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  gatewayRequestId: string | null;
+  cancelRequested: boolean;
+  engine: string | null;
+  model: string | null;
+  progress: Progress | null;
+  result: Record<string, unknown> | null;
+  error: WireError | null;
+  inferenceTime: number | null;
+  metrics: Record<string, number> | null;
+  costUsd: number | null;
+  outputFileId: string | null;
+  thumbnailFileId: string | null;
+}
+
+export interface NewRequest {
+  id?: string;
+  app: string;
+  endpoint: string;
+  keyId: string;
+  priority: number;
+  input: VideoInput;
+  headers: Record<string, string>;
+  webhookUrl: string | null;
+  seed: number;
+  startDeadlineAt: number | null;
+}
+
+export interface Completion {
+  result: Record<string, unknown>;
+  inferenceTime: number;
+  metrics: Record<string, number>;
+  model: string;
+  outputFileId: string;
+  thumbnailFileId: string | null;
+  charge: { resolution: string; seconds: number; costUsd: number };
+}
+
+export interface UsageSummary {
+  keyId: string;
+  from: number;
+  to: number;
+  requests: number;
+  seconds: number;
+  costUsd: number;
+  byEndpoint: { endpoint: string; resolution: string; requests: number; seconds: number; costUsd: number }[];
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  app: string;
+  endpoint: string;
+  key_id: string;
+  state: RequestState;
+  priority: number;
+  input_json: string;
+  headers_json: string;
+  webhook_url: string | null;
+  seed: number;
+  created_at: number;
+  start_deadline_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  attempts: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  gateway_request_id: string | null;
+  cancel_requested: number;
+  engine: string | null;
+  model: string | null;
+  progress_json: string | null;
+  result_json: string | null;
+  error_json: string | null;
+  inference_time: number | null;
+  metrics_json: string | null;
+  cost_usd: number | null;
+  output_file_id: string | null;
+  thumbnail_file_id: string | null;
+}
+
+const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
+
+function fromRow(r: Row): StoredRequest {
+  return {
+    seq: r.seq,
+    id: r.id,
+    app: r.app,
+    endpoint: r.endpoint,
+    keyId: r.key_id,
+    state: r.state,
+    priority: r.priority,
+    input: JSON.parse(r.input_json) as VideoInput,
+    headers: JSON.parse(r.headers_json) as Record<string, string>,
+    webhookUrl: r.webhook_url,
+    seed: r.seed,
+    createdAt: r.created_at,
+    startDeadlineAt: r.start_deadline_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    attempts: r.attempts,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    gatewayRequestId: r.gateway_request_id,
+    cancelRequested: r.cancel_requested === 1,
+    engine: r.engine,
+    model: r.model,
+    progress: json<Progress>(r.progress_json),
+    result: json<Record<string, unknown>>(r.result_json),
+    error: json<WireError>(r.error_json),
+    inferenceTime: r.inference_time,
+    metrics: json<Record<string, number>>(r.metrics_json),
+    costUsd: r.cost_usd,
+    outputFileId: r.output_file_id,
+    thumbnailFileId: r.thumbnail_file_id,
+  };
+}
+
+export type RequestStore = ReturnType<typeof createRequestStore>;
+
+export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: () => number }) {
+  const byId = db.prepare<[string], Row>("SELECT * FROM requests WHERE id = ?");
+  const insertLog = db.prepare(
+    `INSERT INTO request_logs (request_id, seq, ts, level, message)
+     SELECT @id, COALESCE(MAX(seq), 0) + 1, @ts, @level, @message FROM request_logs WHERE request_id = @id
+     RETURNING seq, ts, level, message`,
+  );
+  const toLog = (r: { seq: number; ts: number; level: string; message: string }): LogEntry => ({
+    seq: r.seq,
+    message: r.message,
+    level: r.level as LogEntry["level"],
+    timestamp: new Date(r.ts).toISOString(),
+  });
+
+  function get(id: string): StoredRequest | undefined {
+    const row = byId.get(id);
+    return row ? fromRow(row) : undefined;
+  }
+
+  function appendLog(id: string, level: LogEntry["level"], message: string): LogEntry {
+    return toLog(insertLog.get({ id, ts: clock(), level, message }) as { seq: number; ts: number; level: string; message: string });
+  }
+
+  /** Moves a request to a terminal state unless it is already terminal; returns whether it moved. */
+  const finish = db.prepare(
+    `UPDATE requests SET state = @state, finished_at = @now, error_json = @error, inference_time = COALESCE(@inference_time, inference_time),
+       lease_owner = NULL, lease_expires_at = NULL
+     WHERE id = @id AND state IN ('queued', 'running')`,
+  );
+
+  return {
+    get,
+
+    /** Persists a new queued request (and its first log line) before anyone is told about it. */
+    create(r: NewRequest): StoredRequest {
+      const id = r.id ?? randomUUID();
+      const now = clock();
+      db.transaction(() => {
+        db.prepare(
+          `INSERT INTO requests (id, app, endpoint, key_id, state, priority, input_json, headers_json, webhook_url, seed, created_at, start_deadline_at)
+           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(id, r.app, r.endpoint, r.keyId, r.priority, JSON.stringify(r.input), JSON.stringify(r.headers), r.webhookUrl, r.seed, now, r.startDeadlineAt);
+        appendLog(id, "INFO", "Request queued");
+      })();
+      return get(id)!;
+    },
+
+    /** The request if it belongs to this key (and app, when given); other keys see nothing. */
+    getForKey(id: string, keyId: string, app?: string): StoredRequest | undefined {
+      const r = get(id);
+      if (!r || r.keyId !== keyId || (app !== undefined && r.app !== app)) return undefined;
+      return r;
+    },
+
+    /** Requests ahead of this one in the queue: higher priority first, FIFO within a priority. */
+    queuePosition(r: Pick<StoredRequest, "seq" | "priority" | "endpoint">, endpoints: string[]): number {
+      const marks = endpoints.map(() => "?").join(",");
+      const row = db
+        .prepare(
+          `SELECT COUNT(*) AS n FROM requests WHERE state = 'queued' AND endpoint IN (${marks})
+           AND (priority < ? OR (priority = ? AND seq < ?))`,
+        )
+        .get(...endpoints, r.priority, r.priority, r.seq) as { n: number };
+      return row.n;
+    },
+
+    /** Atomically takes the next queued request for these endpoints and leases it to `owner`. */
+    claimNext(endpoints: string[], owner: string, leaseMs: number): StoredRequest | undefined {
+      if (endpoints.length === 0) return undefined;
+      const marks = endpoints.map(() => "?").join(",");
+      const now = clock();
+      const row = db
+        .prepare(
+          `UPDATE requests SET state = 'running', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1,
+             started_at = COALESCE(started_at, ?), gateway_request_id = ?
+           WHERE seq = (SELECT seq FROM requests WHERE state = 'queued' AND cancel_requested = 0 AND endpoint IN (${marks})
+                        ORDER BY priority, seq LIMIT 1)
+           RETURNING *`,
+        )
+        .get(owner, now + leaseMs, now, randomUUID(), ...endpoints) as Row | undefined;
+      return row ? fromRow(row) : undefined;
+    },
+
+    /** Extends the lease; false when the request is no longer leased to this owner. */
+    renewLease(id: string, owner: string, leaseMs: number): boolean {
+      const info = db
+        .prepare("UPDATE requests SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'")
+        .run(clock() + leaseMs, id, owner);
+      return info.changes === 1;
+    },
+
+    /** Running requests whose lease ran out or whose owner is known dead. */
+    listOrphaned(isOwnerDead: (owner: string) => boolean): StoredRequest[] {
+      const rows = db.prepare<[], Row>("SELECT * FROM requests WHERE state = 'running'").all();
+      const now = clock();
+      return rows
+        .filter((r) => (r.lease_expires_at ?? 0) < now || (r.lease_owner !== null && isOwnerDead(r.lease_owner)))
+        .map(fromRow);
+    },
+
+    /** Puts a leased request back in the queue (its place by seq is kept). */
+    requeue(id: string, expectedOwner: string | null): boolean {
+      const info = db
+        .prepare(
+          `UPDATE requests SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, progress_json = NULL
+           WHERE id = ? AND state = 'running' AND lease_owner IS ?`,
+        )
+        .run(id, expectedOwner);
+      return info.changes === 1;
+    },
+
+    appendLog,
+
+    logs(id: string, afterSeq = 0): LogEntry[] {
+      return db
+        .prepare<[string, number], { seq: number; ts: number; level: string; message: string }>(
+          "SELECT seq, ts, level, message FROM request_logs WHERE request_id = ? AND seq > ? ORDER BY seq",
+        )
+        .all(id, afterSeq)
+        .map(toLog);
+    },
+
+    setProgress(id: string, progress: Progress): void {
+      db.prepare("UPDATE requests SET progress_json = ? WHERE id = ? AND state = 'running'").run(JSON.stringify(progress), id);
+    },
+
+    setEngine(id: string, engine: string, model: string | null): void {
+      db.prepare("UPDATE requests SET engine = ?, model = COALESCE(?, model) WHERE id = ?").run(engine, model, id);
+    },
+
+    /** Records success and charges the key, in one transaction; charging twice is impossible (usage PK). */
+    succeed(id: string, owner: string | null, c: Completion): boolean {
+      return db.transaction(() => {
+        const r = get(id);
+        if (!r || r.state !== "running" || (owner !== null && r.leaseOwner !== owner)) return false;
+        const now = clock();
+        db.prepare(
+          `UPDATE requests SET state = 'succeeded', finished_at = ?, result_json = ?, inference_time = ?, metrics_json = ?,
+             model = ?, cost_usd = ?, output_file_id = ?, thumbnail_file_id = ?, lease_owner = NULL, lease_expires_at = NULL,
+             progress_json = NULL
+           WHERE id = ?`,
+        ).run(now, JSON.stringify(c.result), c.inferenceTime, JSON.stringify(c.metrics), c.model, c.charge.costUsd, c.outputFileId, c.thumbnailFileId, id);
+        db.prepare(
+          `INSERT OR IGNORE INTO usage (request_id, key_id, endpoint, resolution, seconds, cost_usd, charged_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        ).run(id, r.keyId, r.endpoint, c.charge.resolution, c.charge.seconds, c.charge.costUsd, now);
+        return true;
+      })();
+    },
+
+    /** Ends a queued or running request with an error (failed or cancelled); not charged. */
+    fail(id: string, state: "failed" | "cancelled", error: WireError, inferenceTime: number | null = null): boolean {
+      return finish.run({ id, state, now: clock(), error: JSON.stringify(error), inference_time: inferenceTime }).changes === 1;
+    },
+
+    /** Cancels a request only if it is still queued; returns whether it was. */
+    cancelQueued(id: string, error: WireError): boolean {
+      return db
+        .prepare("UPDATE requests SET state = 'cancelled', finished_at = ?, error_json = ? WHERE id = ? AND state = 'queued'")
+        .run(clock(), JSON.stringify(error), id).changes === 1;
+    },
+
+    /** Marks a cancellation wish; the running job sees it through its lease heartbeat. */
+    requestCancel(id: string): void {
+      db.prepare("UPDATE requests SET cancel_requested = 1 WHERE id = ? AND state IN ('queued', 'running')").run(id);
+    },
+
+    /** Queued requests whose start deadline has passed. */
+    listStartDeadlinePassed(): StoredRequest[] {
+      return db
+        .prepare<[number], Row>("SELECT * FROM requests WHERE state = 'queued' AND start_deadline_at IS NOT NULL AND start_deadline_at < ?")
+        .all(clock())
+        .map(fromRow);
+    },
+
+    listForKey(keyId: string, limit = 50): StoredRequest[] {
+      return db
+        .prepare<[string, number], Row>("SELECT * FROM requests WHERE key_id = ? ORDER BY seq DESC LIMIT ?")
+        .all(keyId, limit)
+        .map(fromRow);
+    },
+
+    countQueued(): number {
+      return (db.prepare("SELECT COUNT(*) AS n FROM requests WHERE state = 'queued'").get() as { n: number }).n;
+    },
+
+    usage(keyId: string, from: number, to: number): UsageSummary {
+      const rows = db
+        .prepare<[string, number, number], { endpoint: string; resolution: string; requests: number; seconds: number; cost: number }>(
+          `SELECT endpoint, resolution, COUNT(*) AS requests, SUM(seconds) AS seconds, SUM(cost_usd) AS cost
+           FROM usage WHERE key_id = ? AND charged_at >= ? AND charged_at < ? GROUP BY endpoint, resolution ORDER BY endpoint, resolution`,
+        )
+        .all(keyId, from, to);
+      const round = (n: number) => Math.round(n * 1e6) / 1e6;
+      return {
+        keyId,
+        from,
+        to,
+        requests: rows.reduce((a, r) => a + r.requests, 0),
+        seconds: rows.reduce((a, r) => a + r.seconds, 0),
+        costUsd: round(rows.reduce((a, r) => a + r.cost, 0)),
+        byEndpoint: rows.map((r) => ({ endpoint: r.endpoint, resolution: r.resolution, requests: r.requests, seconds: r.seconds, costUsd: round(r.cost) })),
+      };
+    },
+  };
+}

@@ -1,0 +1,134 @@
+// Runs one request: fetches and decodes its images, resolves the exact output, lets the engine make
+// the MP4, checks the file with ffprobe against what was asked, and stores it with a thumbnail.
+import fsp from "node:fs/promises";
+import path from "node:path";
+import type { Config } from "../config.js";
+import { findEndpoint, priceOf, resolveOutputSpec } from "../endpoints.js";
+import { EngineError, InputError } from "../errors.js";
+import type { PreparedImage } from "../engines/types.js";
+import { prepareImage } from "../media/image.js";
+import { probeVideo } from "../media/probe.js";
+import { writeThumbnail } from "../media/thumbnail.js";
+import type { JobContext, RunJob } from "../queue/dispatcher.js";
+import type { Completion, StoredRequest } from "../queue/store.js";
+import type { FileStore } from "../storage/files.js";
+
+export interface VideoOutput {
+  url: string;
+  content_type: "video/mp4";
+  file_name: string;
+  file_size: number;
+  width: number;
+  height: number;
+  fps: number;
+  duration: number;
+  num_frames: number;
+}
+
+export function createJobRunner({ config, files }: { config: Config; files: FileStore }): RunJob {
+  return async function runJob(request: StoredRequest, ctx: JobContext): Promise<Completion> {
+    const begin = performance.now();
+    const input = request.input;
+    const endpoint = findEndpoint(request.endpoint);
+    if (!endpoint) throw new EngineError(`Unknown endpoint ${request.endpoint}`, { requestId: request.id });
+    const workDir = path.join(config.dataDir, "work", `${request.id}-${request.attempts}`);
+    await fsp.mkdir(workDir, { recursive: true });
+    try {
+      const resolveLocalFile = async (url: URL) => {
+        const f = files.resolveUrl(url.toString());
+        return f && f.state === "ready" ? files.pathOf(f) : undefined;
+      };
+      const load = async (field: "image_url" | "end_image_url", source: string): Promise<PreparedImage> => {
+        ctx.log("INFO", `Loading ${field}`);
+        return prepareImage(source, {
+          field,
+          destPath: path.join(workDir, `${field}.png`),
+          maxBytes: config.imageFetchLimitBytes,
+          timeoutMs: config.imageFetchTimeoutMs,
+          maxPixels: config.maxInputPixels,
+          allowPrivate: config.allowPrivateUrls,
+          signal: ctx.signal,
+          resolveLocalFile,
+          requestId: request.id,
+        });
+      };
+      const startImage = await load("image_url", input.image_url);
+      const endImage = input.end_image_url ? await load("end_image_url", input.end_image_url) : undefined;
+      const spec = resolveOutputSpec(input, startImage);
+      ctx.log(
+        "INFO",
+        `Generating ${spec.width}x${spec.height} (${spec.aspectRatio}), ${spec.numFrames} frames at ${spec.fps} fps, ` +
+          `audio ${input.generate_audio ? "on" : "off"}, seed ${request.seed}, engine ${ctx.engine.name}`,
+      );
+      const outputPath = path.join(workDir, `${request.id}.mp4`);
+      const engineResult = await ctx.engine.generate({
+        requestId: request.id,
+        endpoint: request.endpoint,
+        prompt: input.prompt,
+        startImage,
+        endImage,
+        width: spec.width,
+        height: spec.height,
+        fps: spec.fps,
+        numFrames: spec.numFrames,
+        durationSeconds: spec.durationSeconds,
+        generateAudio: input.generate_audio,
+        seed: request.seed,
+        cameraMotion: input.camera_motion,
+        outputPath,
+        workDir,
+        signal: ctx.signal,
+        onProgress: ctx.progress,
+        log: ctx.log,
+      });
+      ctx.signal.throwIfAborted();
+
+      const probe = await probeVideo(outputPath, { ffprobePath: config.ffprobePath });
+      const problems: string[] = [];
+      if (probe.video.width !== spec.width || probe.video.height !== spec.height) problems.push(`size ${probe.video.width}x${probe.video.height}`);
+      if (probe.video.frames !== spec.numFrames) problems.push(`${probe.video.frames} frames`);
+      if (Math.abs(probe.video.fps - spec.fps) > 0.01) problems.push(`${probe.video.fps} fps`);
+      if (Boolean(probe.audio) !== input.generate_audio) problems.push(probe.audio ? "an unwanted audio stream" : "no audio stream");
+      if (problems.length) {
+        throw new EngineError(`Engine ${ctx.engine.name} produced a video that does not match the request: ${problems.join(", ")}`, { requestId: request.id });
+      }
+      ctx.log("INFO", `Checked output: ${probe.video.width}x${probe.video.height}, ${probe.video.frames} frames, ${probe.video.fps} fps, audio ${probe.audio ? "yes" : "no"}`);
+
+      const thumbPath = path.join(workDir, "thumbnail.jpg");
+      let thumbnailFileId: string | null = null;
+      try {
+        await writeThumbnail(outputPath, thumbPath, 320, config.ffmpegPath);
+        thumbnailFileId = (await files.adopt(thumbPath, { keyId: request.keyId, fileName: "thumbnail.jpg", contentType: "image/jpeg" })).id;
+      } catch (err) {
+        ctx.log("WARN", `No thumbnail: ${(err as Error).message}`);
+      }
+      const stored = await files.adopt(outputPath, { keyId: request.keyId, fileName: `${request.id}.mp4`, contentType: "video/mp4" });
+      const video: VideoOutput = {
+        url: files.urlOf(stored),
+        content_type: "video/mp4",
+        file_name: stored.fileName,
+        file_size: stored.size ?? probe.sizeBytes,
+        width: spec.width,
+        height: spec.height,
+        fps: spec.fps,
+        duration: spec.durationSeconds,
+        num_frames: spec.numFrames,
+      };
+      const inferenceTime = Math.round((performance.now() - begin) / 10) / 100;
+      return {
+        result: { video, seed: request.seed },
+        inferenceTime,
+        metrics: { ...engineResult.metrics },
+        model: engineResult.model,
+        outputFileId: stored.id,
+        thumbnailFileId,
+        charge: { resolution: input.resolution, seconds: input.duration, costUsd: priceOf(endpoint, input) },
+      };
+    } catch (err) {
+      if (err instanceof InputError || err instanceof EngineError) err.requestId = request.id;
+      throw err;
+    } finally {
+      await fsp.rm(workDir, { recursive: true, force: true });
+    }
+  };
+}
