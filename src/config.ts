@@ -39,6 +39,59 @@ export interface Config {
   x264Preset: string;
   /** Log level for the JSON server log. Default info. */
   logLevel: string;
+  // Hosted LTX API engine (`ltx-api`, docs/ltx-api-engine.md): enabled when ltxApiKey is set.
+  /** Bearer key for Lightricks' hosted LTX API (LTX_API_KEY). Unset: the engine is not used by default. */
+  ltxApiKey?: string;
+  /** Base URL of the hosted LTX API. Default https://api.ltx.video. */
+  ltxApiUrl: string;
+  /** Hosted generations in flight at once from this process. Default 2 (the hosted account default). */
+  ltxApiConcurrency: number;
+  /** Pause between job status polls in ms. Default 5_000 (the documented pace). */
+  ltxApiPollIntervalMs: number;
+  /** Total time allowed for one job (upload, generation, download) in ms. Default 1_200_000 (20 min). */
+  ltxApiJobDeadlineMs: number;
+  /** Retries of one call after a 5xx answer, a network error or a timeout before the job fails. Default 4. */
+  ltxApiMaxRetries: number;
+  /** Time allowed for one HTTP call to the hosted API (not counting video download) in ms. Default 60_000. */
+  ltxApiRequestTimeoutMs: number;
+  // Local LTX-2.3 engine (`ltx`, docs/ltx-engine.md): used by default when ltxModelDir is set.
+  /** Diffusers-format LTX-2.3 folder (LTX_MODEL_DIR). Unset: the engine is not used by default. */
+  ltxModelDir?: string;
+  /** Torch device for the worker: auto (cuda if present), cuda, cuda:N or cpu. Default auto. */
+  ltxDevice: string;
+  /** Weights dtype: auto (bf16 on GPU, fp32 on CPU), bf16, fp16 or fp32. Default auto. */
+  ltxDtype: string;
+  /** Offloading for smaller GPUs: none, model (whole models to CPU between uses) or sequential. Default none. */
+  ltxOffload: string;
+  /** Python of the worker's venv (LTX_PYTHON). Default python/.venv/bin/python in the package. */
+  ltxPython?: string;
+  /** Flow per endpoint (LTX_FLOWS="endpoint=pro|fast,..."). Default image-to-video=pro, image-to-video/fast=fast. */
+  ltxFlowByEndpoint: Record<string, "pro" | "fast">;
+  /** Stage-1 steps of the pro flow (LTX_STAGE1_STEPS); unset = the reference 30. For tiny test models. */
+  ltxStage1Steps?: number;
+  /** Prompt tokens fed to Gemma (a multiple of 128). Default 1024 (the reference). */
+  ltxMaxSequenceLength: number;
+  /** Torch CPU threads in the worker (LTX_THREADS); unset = torch's default. */
+  ltxThreads?: number;
+  /** After a cancel, ms to wait for the worker to stop before SIGTERM (then SIGKILL 2 s later). Default 5_000. */
+  ltxCancelGraceMs: number;
+  /** Time allowed for the worker to load the model and answer ready, in ms. Default 900_000. */
+  ltxStartupTimeoutMs: number;
+  /** An identical submit (same key, endpoint, body, x-fal-* headers) within this many seconds returns the first request. 0 disables. Default 60. */
+  dedupeWindowSeconds: number;
+  /** Submits per key per minute before 429. Default 120. */
+  rateLimitPerMinute: number;
+  /** Queued (not yet running) requests per key before 429. Default 100. */
+  maxQueuedPerKey: number;
+  /** How long results and files are kept, in seconds. Default 7 days. */
+  retentionSeconds: number;
+  /** How often expired files are looked for and deleted, in ms. Default 60_000. */
+  retentionSweepMs: number;
+  // Webhook outbox (docs/webhooks.md).
+  /** Wait before each webhook retry in ms (WEBHOOK_RETRY_DELAYS_MS, comma list); attempts = length + 1. Default 15 s, 30 s, 1, 2, 4, 8, 15, 25, 65 min (10 attempts, about 2 h). */
+  webhookRetryDelaysMs: number[];
+  /** Time allowed for one webhook POST, answer included, in ms. Default 15_000. */
+  webhookTimeoutMs: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -57,6 +110,17 @@ function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
 
 function list(raw: string | undefined): string[] {
   return (raw ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+/** A comma list of non-negative milliseconds, e.g. WEBHOOK_RETRY_DELAYS_MS="200,200,400". */
+function msList(env: NodeJS.ProcessEnv, name: string, fallback: number[]): number[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  return list(raw).map((part) => {
+    const n = Number(part);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a comma list of milliseconds, got ${JSON.stringify(raw)}`);
+    return n;
+  });
 }
 
 /** `ENGINES="fal-ai/ltx-2.3/image-to-video=preview,..."` maps endpoints to engines. */
@@ -93,6 +157,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ffprobePath: env.FFPROBE_PATH || undefined,
     x264Preset: env.X264_PRESET ?? "veryfast",
     logLevel: env.LOG_LEVEL ?? "info",
+    ltxApiKey: env.LTX_API_KEY || undefined,
+    ltxApiUrl: (env.LTX_API_URL || "https://api.ltx.video").replace(/\/+$/, ""),
+    ltxApiConcurrency: int(env, "LTX_API_CONCURRENCY", 2),
+    ltxApiPollIntervalMs: int(env, "LTX_API_POLL_INTERVAL_MS", 5_000),
+    ltxApiJobDeadlineMs: int(env, "LTX_API_JOB_DEADLINE_MS", 20 * 60_000),
+    ltxApiMaxRetries: int(env, "LTX_API_MAX_RETRIES", 4),
+    ltxApiRequestTimeoutMs: int(env, "LTX_API_REQUEST_TIMEOUT_MS", 60_000),
+    ltxModelDir: env.LTX_MODEL_DIR ? path.resolve(env.LTX_MODEL_DIR) : undefined,
+    ltxDevice: env.LTX_DEVICE || "auto",
+    ltxDtype: env.LTX_DTYPE || "auto",
+    ltxOffload: env.LTX_OFFLOAD || "none",
+    ltxPython: env.LTX_PYTHON || undefined,
+    ltxFlowByEndpoint: {
+      "fal-ai/ltx-2.3/image-to-video": "pro",
+      "fal-ai/ltx-2.3/image-to-video/fast": "fast",
+      ...(Object.fromEntries(
+        list(env.LTX_FLOWS).map((pair) => {
+          const [endpoint, flow] = [pair.slice(0, pair.lastIndexOf("=")).trim(), pair.slice(pair.lastIndexOf("=") + 1).trim()];
+          if (!endpoint || (flow !== "pro" && flow !== "fast")) throw new Error(`LTX_FLOWS entries look like endpoint=pro|fast, got ${JSON.stringify(pair)}`);
+          return [endpoint, flow];
+        }),
+      ) as Record<string, "pro" | "fast">),
+    },
+    ltxStage1Steps: env.LTX_STAGE1_STEPS ? int(env, "LTX_STAGE1_STEPS", 30) : undefined,
+    ltxMaxSequenceLength: int(env, "LTX_MAX_SEQUENCE_LENGTH", 1024),
+    ltxThreads: env.LTX_THREADS ? int(env, "LTX_THREADS", 0) : undefined,
+    ltxCancelGraceMs: int(env, "LTX_CANCEL_GRACE_MS", 5_000),
+    ltxStartupTimeoutMs: int(env, "LTX_STARTUP_TIMEOUT_MS", 900_000),
+    dedupeWindowSeconds: int(env, "DEDUPE_WINDOW_SECONDS", 60),
+    rateLimitPerMinute: int(env, "RATE_LIMIT_PER_MINUTE", 120),
+    maxQueuedPerKey: int(env, "MAX_QUEUED_PER_KEY", 100),
+    retentionSeconds: int(env, "RETENTION_SECONDS", 7 * 24 * 3600),
+    retentionSweepMs: int(env, "RETENTION_SWEEP_MS", 60_000),
+    webhookRetryDelaysMs: msList(env, "WEBHOOK_RETRY_DELAYS_MS", [15, 30, 60, 120, 240, 480, 900, 1500, 3900].map((s) => s * 1000)),
+    webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 15_000),
     ...overrides,
   };
   if (overrides.port !== undefined && overrides.publicUrl === undefined && !env.PUBLIC_URL) {

@@ -82,6 +82,36 @@ const MIGRATIONS: string[] = [
     deleted_at INTEGER
   );
   `,
+  `
+  ALTER TABLE requests ADD COLUMN idempotency_key TEXT;
+  ALTER TABLE requests ADD COLUMN body_hash TEXT NOT NULL DEFAULT '';
+  CREATE UNIQUE INDEX requests_idempotency ON requests(key_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+  CREATE INDEX requests_dedupe ON requests(key_id, body_hash, created_at);
+  ALTER TABLE requests ADD COLUMN files_expired_at INTEGER;
+  ALTER TABLE api_keys ADD COLUMN spend_cap_usd REAL;
+  CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER
+  );
+  CREATE INDEX webhook_due ON webhook_deliveries(state, next_attempt_at);
+  CREATE INDEX webhook_request ON webhook_deliveries(request_id);
+  CREATE TABLE webhook_attempts (
+    delivery_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+  );
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -9,6 +9,8 @@ export interface FieldError {
   type: string;
   input?: unknown;
   url?: string;
+  /** Machine-readable context, e.g. {"max_size": 25000000} (docs.fal.ai/errors). */
+  ctx?: Record<string, unknown>;
 }
 
 /** What a failed request answers on its result URL, and what a sync run answers at once. */
@@ -122,6 +124,12 @@ export class RateLimitedError extends ServiceError {
   headers() {
     return { "retry-after": String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
   }
+}
+
+/** The key's spend cap would be exceeded: 402, refused before anything is queued. */
+export class SpendCapError extends ServiceError {
+  readonly status = 402;
+  readonly errorType = "spend_cap_reached";
 }
 
 /** The engine could not make the video (a model error, a broken encoder). */

@@ -9,6 +9,8 @@ export interface ApiKeyInfo {
   prefix: string;
   createdAt: number;
   revokedAt: number | null;
+  /** Most this key may spend in USD (charged plus queued), or null for no cap. */
+  spendCapUsd: number | null;
 }
 
 export type KeyStore = ReturnType<typeof createKeyStore>;
@@ -19,21 +21,33 @@ export function createKeyStore({ db, envKeys = [], clock = Date.now }: { db: Db;
   const envHashes = envKeys.map((k) => ({ id: `env-${hash(k).slice(0, 12)}`, digest: Buffer.from(hash(k), "hex") }));
   return {
     /** Creates a key; the returned secret is not stored and cannot be shown again. */
-    create(name: string): { key: string; info: ApiKeyInfo } {
+    create(name: string, spendCapUsd: number | null = null): { key: string; info: ApiKeyInfo } {
       const id = `key_${randomBytes(6).toString("hex")}`;
       const key = `ltx_${randomBytes(24).toString("base64url")}`;
       const createdAt = clock();
-      db.prepare("INSERT INTO api_keys (id, name, key_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)").run(id, name, hash(key), key.slice(0, 8), createdAt);
-      return { key, info: { id, name, prefix: key.slice(0, 8), createdAt, revokedAt: null } };
+      db.prepare("INSERT INTO api_keys (id, name, key_hash, prefix, created_at, spend_cap_usd) VALUES (?, ?, ?, ?, ?, ?)").run(
+        id, name, hash(key), key.slice(0, 8), createdAt, spendCapUsd,
+      );
+      return { key, info: { id, name, prefix: key.slice(0, 8), createdAt, revokedAt: null, spendCapUsd } };
+    },
+
+    /** Sets or clears (null) a key's spend cap; returns whether the key exists. */
+    setSpendCap(id: string, spendCapUsd: number | null): boolean {
+      return db.prepare("UPDATE api_keys SET spend_cap_usd = ? WHERE id = ?").run(spendCapUsd, id).changes === 1;
+    },
+
+    spendCap(id: string): number | null {
+      const row = db.prepare("SELECT spend_cap_usd FROM api_keys WHERE id = ?").get(id) as { spend_cap_usd: number | null } | undefined;
+      return row?.spend_cap_usd ?? null;
     },
 
     list(): ApiKeyInfo[] {
       return db
-        .prepare<[], { id: string; name: string; prefix: string; created_at: number; revoked_at: number | null }>(
-          "SELECT id, name, prefix, created_at, revoked_at FROM api_keys ORDER BY created_at",
+        .prepare<[], { id: string; name: string; prefix: string; created_at: number; revoked_at: number | null; spend_cap_usd: number | null }>(
+          "SELECT id, name, prefix, created_at, revoked_at, spend_cap_usd FROM api_keys ORDER BY created_at",
         )
         .all()
-        .map((r) => ({ id: r.id, name: r.name, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at }));
+        .map((r) => ({ id: r.id, name: r.name, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at, spendCapUsd: r.spend_cap_usd }));
     },
 
     /** Revokes by id or by the full key; returns whether a key was revoked. */

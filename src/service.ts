@@ -10,11 +10,14 @@ import { ENDPOINTS } from "./endpoints.js";
 import { createEngines, type EngineSet } from "./engines/index.js";
 import { createKeyStore, type KeyStore } from "./keys.js";
 import { createLogger } from "./log.js";
+import { createAdmission } from "./queue/admission.js";
 import { createDispatcher, type Dispatcher } from "./queue/dispatcher.js";
 import { RequestEvents } from "./queue/events.js";
 import { createRequestStore, type RequestStore } from "./queue/store.js";
 import { createFileStore, type FileStore } from "./storage/files.js";
+import { createRetentionSweeper } from "./storage/retention.js";
 import { createJobRunner } from "./worker/run-job.js";
+import { createWebhookDispatcher } from "./webhooks/outbox.js";
 
 export interface Service {
   config: Config;
@@ -49,8 +52,15 @@ export async function createService(config: Config, opts: { log?: Logger; proces
     runJob: createJobRunner({ config, files }),
     log,
   });
-  const app = await buildApp({ config, store, events, dispatcher, files, keys, engines, log });
-  if (opts.processJobs !== false) dispatcher.start();
+  const admission = createAdmission({ config, store, keys });
+  const webhooks = createWebhookDispatcher({ db, config, log, events });
+  const app = await buildApp({ config, store, events, dispatcher, admission, files, keys, engines, log, webhooks });
+  const retention = createRetentionSweeper({ db, files, log, intervalMs: config.retentionSweepMs });
+  if (opts.processJobs !== false) {
+    dispatcher.start();
+    retention.start();
+    webhooks.start();
+  }
   let closed = false;
   return {
     config,
@@ -66,7 +76,9 @@ export async function createService(config: Config, opts: { log?: Logger; proces
     async close() {
       if (closed) return;
       closed = true;
+      retention.stop();
       await dispatcher.stop();
+      await webhooks.stop();
       await app.close();
       await engines.close();
       db.close();

@@ -2,7 +2,7 @@
 import { ApiError, ValidationError } from "@fal-ai/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeVideo } from "../src/media/probe.js";
-import { ENDPOINT, REDIRECT_STYLES, falClient, smallInput, testImagePng } from "./helpers/fal.js";
+import { ENDPOINT, REDIRECT_STYLES, blobOf, falClient, smallInput, testImagePng, type TestInput } from "./helpers/fal.js";
 import { startTestService, type TestService } from "./helpers/service.js";
 import fs from "node:fs";
 import os from "node:os";
@@ -98,7 +98,7 @@ describe("@fal-ai/client queue calls", () => {
 
   it("uploads a file through storage.upload and uses its URL as image_url", async () => {
     const client = fal();
-    const url = await client.storage.upload(new Blob([await testImagePng(400, 600)], { type: "image/png" }));
+    const url = await client.storage.upload(blobOf(await testImagePng(400, 600), "image/png"));
     expect(url.startsWith(svc.url)).toBe(true);
     const result = await client.subscribe(ENDPOINT, { input: await smallInput({ image_url: url }), pollInterval: 200 });
     const probe = await probeVideo(await download((result.data as VideoResult).video.url));
@@ -111,7 +111,7 @@ describe("@fal-ai/client queue calls", () => {
     const err = await client.subscribe(ENDPOINT, { input: await smallInput({ duration: 7 }) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).getFieldErrors("duration")).toHaveLength(1);
-    const missing = await client.run(ENDPOINT, { input: { image_url: "https://example.com/a.png" } }).catch((e: unknown) => e);
+    const missing = await client.run(ENDPOINT, { input: { image_url: "https://example.com/a.png" } as TestInput }).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(ValidationError);
     expect((missing as ValidationError).getFieldErrors("prompt")[0]?.msg).toMatch(/required/i);
   });
@@ -127,9 +127,9 @@ describe("@fal-ai/client queue calls", () => {
 
   it("cancels a queued request and a running one; both complete with an error and are not charged", async () => {
     const client = fal();
-    const long = await smallInput({ duration: 10, fps: 50, resolution: "2160p" });
-    const running = await client.queue.submit(ENDPOINT, { input: long });
-    const queued = await client.queue.submit(ENDPOINT, { input: long });
+    const long = () => smallInput({ duration: 10, fps: 50, resolution: "2160p" });
+    const running = await client.queue.submit(ENDPOINT, { input: await long() });
+    const queued = await client.queue.submit(ENDPOINT, { input: await long() });
     // Wait until the first one runs.
     for (let i = 0; i < 200; i++) {
       const s = await client.queue.status(ENDPOINT, { requestId: running.request_id });

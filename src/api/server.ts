@@ -7,12 +7,15 @@ import type { Config } from "../config.js";
 import type { EngineSet } from "../engines/index.js";
 import { BadRequestError, InputError, ServiceError, UnauthorizedError, toWireError } from "../errors.js";
 import type { KeyStore } from "../keys.js";
+import type { AdmissionControl } from "../queue/admission.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import type { RequestEvents } from "../queue/events.js";
 import type { RequestStore } from "../queue/store.js";
 import type { FileStore } from "../storage/files.js";
 import { registerQueueRoutes } from "./routes/queue.js";
 import { registerRunRoutes } from "./routes/run.js";
+import { registerWebhookRoutes } from "./routes/webhooks.js";
+import type { WebhookDispatcher } from "../webhooks/outbox.js";
 import { registerServiceRoutes } from "./routes/service.js";
 import { registerStorageRoutes } from "./routes/storage.js";
 import { ERROR_TYPE_HEADER, EXPOSED_HEADERS, FAL_HOSTS, REQUEST_ID_HEADER, TARGET_URL_HEADER } from "./wire.js";
@@ -22,10 +25,12 @@ export interface ApiDeps {
   store: RequestStore;
   events: RequestEvents;
   dispatcher: Dispatcher;
+  admission: AdmissionControl;
   files: FileStore;
   keys: KeyStore;
   engines: EngineSet;
   log: Logger;
+  webhooks: WebhookDispatcher;
 }
 
 declare module "fastify" {
@@ -170,6 +175,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await registerStorageRoutes(app, deps);
   await registerQueueRoutes(app, deps);
   await registerRunRoutes(app, deps);
+  await registerWebhookRoutes(app, deps);
   try {
     const { registerPlayground } = (await import("../web/index.js")) as { registerPlayground(app: FastifyInstance): Promise<void> };
     await registerPlayground(app);

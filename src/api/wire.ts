@@ -7,6 +7,9 @@ export const ERROR_TYPE_HEADER = "x-fal-error-type";
 export const TIMEOUT_TYPE_HEADER = "x-fal-request-timeout-type";
 export const TARGET_URL_HEADER = "x-fal-target-url";
 export const PRIORITY_HEADER = "x-fal-queue-priority";
+export const IDEMPOTENCY_HEADER = "idempotency-key";
+/** Set on a submit answered with an earlier request (Idempotency-Key replay or duplicate). */
+export const REPLAYED_HEADER = "idempotent-replayed";
 export const START_TIMEOUT_HEADERS = ["x-fal-request-timeout", "x-fal-request-start-timeout"] as const;
 export const EXPOSED_HEADERS = [REQUEST_ID_HEADER, TIMEOUT_TYPE_HEADER, ERROR_TYPE_HEADER];
 

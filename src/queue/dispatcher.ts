@@ -175,6 +175,13 @@ export function createDispatcher(opts: DispatcherOptions) {
         } else if (isRetryable(err) && r.attempts < maxAttempts && store.requeue(r.id, INSTANCE_ID)) {
           logLine(r.id, "WARN", `Attempt ${r.attempts} failed (${(err as Error).message}); retrying`);
           events.emit(r.id, { kind: "state" });
+        } else if (err instanceof InfrastructureError) {
+          failRequest(
+            r,
+            "failed",
+            new InfrastructureError(`Failed after ${r.attempts} attempts, not retrying: ${err.message}`, { errorType: err.errorType }),
+            seconds,
+          );
         } else {
           const service = err instanceof ServiceError ? err : undefined;
           if (!service) log.error({ err, requestId: r.id }, "job failed with an unexpected error");

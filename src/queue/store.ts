@@ -56,6 +56,9 @@ export interface StoredRequest {
   costUsd: number | null;
   outputFileId: string | null;
   thumbnailFileId: string | null;
+  idempotencyKey: string | null;
+  bodyHash: string;
+  filesExpiredAt: number | null;
 }
 
 export interface NewRequest {
@@ -69,6 +72,10 @@ export interface NewRequest {
   webhookUrl: string | null;
   seed: number;
   startDeadlineAt: number | null;
+  /** Client-chosen Idempotency-Key, unique per API key. */
+  idempotencyKey?: string | null;
+  /** Hash of endpoint, body and x-fal-* headers, for idempotency checks and duplicate detection. */
+  bodyHash?: string;
 }
 
 export interface Completion {
@@ -122,6 +129,9 @@ interface Row {
   cost_usd: number | null;
   output_file_id: string | null;
   thumbnail_file_id: string | null;
+  idempotency_key: string | null;
+  body_hash: string;
+  files_expired_at: number | null;
 }
 
 const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
@@ -158,6 +168,9 @@ function fromRow(r: Row): StoredRequest {
     costUsd: r.cost_usd,
     outputFileId: r.output_file_id,
     thumbnailFileId: r.thumbnail_file_id,
+    idempotencyKey: r.idempotency_key,
+    bodyHash: r.body_hash,
+    filesExpiredAt: r.files_expired_at,
   };
 }
 
@@ -186,6 +199,30 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
     return toLog(insertLog.get({ id, ts: clock(), level, message }) as { seq: number; ts: number; level: string; message: string });
   }
 
+  const insertWebhook = db.prepare(
+    "INSERT INTO webhook_deliveries (request_id, url, body, state, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+  );
+  /**
+   * Writes the webhook event into the outbox in the caller's transaction (fal-wire-contract section 8):
+   * payload is exactly what the result URL answers.
+   */
+  function enqueueWebhook(id: string): void {
+    const r = get(id);
+    if (!r?.webhookUrl) return;
+    const ok = r.state === "succeeded";
+    const body = ok
+      ? { request_id: r.id, gateway_request_id: r.gatewayRequestId ?? r.id, status: "OK", payload: r.result, error: null }
+      : {
+          request_id: r.id,
+          gateway_request_id: r.gatewayRequestId ?? r.id,
+          status: "ERROR",
+          error: r.error ? `Invalid status code: ${r.error.status}` : "Request failed",
+          payload: r.error?.body ?? null,
+        };
+    const now = clock();
+    insertWebhook.run(r.id, r.webhookUrl, JSON.stringify(body), now, now);
+  }
+
   /** Moves a request to a terminal state unless it is already terminal; returns whether it moved. */
   const finish = db.prepare(
     `UPDATE requests SET state = @state, finished_at = @now, error_json = @error, inference_time = COALESCE(@inference_time, inference_time),
@@ -202,12 +239,48 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
       const now = clock();
       db.transaction(() => {
         db.prepare(
-          `INSERT INTO requests (id, app, endpoint, key_id, state, priority, input_json, headers_json, webhook_url, seed, created_at, start_deadline_at)
-           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(id, r.app, r.endpoint, r.keyId, r.priority, JSON.stringify(r.input), JSON.stringify(r.headers), r.webhookUrl, r.seed, now, r.startDeadlineAt);
+          `INSERT INTO requests (id, app, endpoint, key_id, state, priority, input_json, headers_json, webhook_url, seed, created_at, start_deadline_at,
+             idempotency_key, body_hash)
+           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          id, r.app, r.endpoint, r.keyId, r.priority, JSON.stringify(r.input), JSON.stringify(r.headers), r.webhookUrl, r.seed, now,
+          r.startDeadlineAt, r.idempotencyKey ?? null, r.bodyHash ?? "",
+        );
         appendLog(id, "INFO", "Request queued");
       })();
       return get(id)!;
+    },
+
+    findByIdempotencyKey(keyId: string, idempotencyKey: string): StoredRequest | undefined {
+      const row = db.prepare<[string, string], Row>("SELECT * FROM requests WHERE key_id = ? AND idempotency_key = ?").get(keyId, idempotencyKey);
+      return row ? fromRow(row) : undefined;
+    },
+
+    /** The newest identical request of this key since `since` that is queued, running or succeeded. */
+    findRecentDuplicate(keyId: string, bodyHash: string, since: number): StoredRequest | undefined {
+      const row = db
+        .prepare<[string, string, number], Row>(
+          `SELECT * FROM requests WHERE key_id = ? AND body_hash = ? AND created_at >= ? AND state IN ('queued', 'running', 'succeeded')
+           ORDER BY seq DESC LIMIT 1`,
+        )
+        .get(keyId, bodyHash, since);
+      return row ? fromRow(row) : undefined;
+    },
+
+    /** Requests of this key not yet running. */
+    countQueuedForKey(keyId: string): number {
+      return (db.prepare("SELECT COUNT(*) AS n FROM requests WHERE key_id = ? AND state = 'queued'").get(keyId) as { n: number }).n;
+    },
+
+    /** Dollars charged to a key plus the price of its queued and running requests. */
+    committedSpend(keyId: string, priceOf: (r: StoredRequest) => number): number {
+      const charged = (db.prepare("SELECT COALESCE(SUM(cost_usd), 0) AS c FROM usage WHERE key_id = ?").get(keyId) as { c: number }).c;
+      const pending = db
+        .prepare<[string], Row>("SELECT * FROM requests WHERE key_id = ? AND state IN ('queued', 'running')")
+        .all(keyId)
+        .map(fromRow)
+        .reduce((a, r) => a + priceOf(r), 0);
+      return charged + pending;
     },
 
     /** The request if it belongs to this key (and app, when given); other keys see nothing. */
@@ -309,20 +382,30 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
           `INSERT OR IGNORE INTO usage (request_id, key_id, endpoint, resolution, seconds, cost_usd, charged_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
         ).run(id, r.keyId, r.endpoint, c.charge.resolution, c.charge.seconds, c.charge.costUsd, now);
+        enqueueWebhook(id);
         return true;
       })();
     },
 
     /** Ends a queued or running request with an error (failed or cancelled); not charged. */
     fail(id: string, state: "failed" | "cancelled", error: WireError, inferenceTime: number | null = null): boolean {
-      return finish.run({ id, state, now: clock(), error: JSON.stringify(error), inference_time: inferenceTime }).changes === 1;
+      return db.transaction(() => {
+        const moved = finish.run({ id, state, now: clock(), error: JSON.stringify(error), inference_time: inferenceTime }).changes === 1;
+        if (moved) enqueueWebhook(id);
+        return moved;
+      })();
     },
 
     /** Cancels a request only if it is still queued; returns whether it was. */
     cancelQueued(id: string, error: WireError): boolean {
-      return db
-        .prepare("UPDATE requests SET state = 'cancelled', finished_at = ?, error_json = ? WHERE id = ? AND state = 'queued'")
-        .run(clock(), JSON.stringify(error), id).changes === 1;
+      return db.transaction(() => {
+        const moved =
+          db
+            .prepare("UPDATE requests SET state = 'cancelled', finished_at = ?, error_json = ? WHERE id = ? AND state = 'queued'")
+            .run(clock(), JSON.stringify(error), id).changes === 1;
+        if (moved) enqueueWebhook(id);
+        return moved;
+      })();
     },
 
     /** Marks a cancellation wish; the running job sees it through its lease heartbeat. */

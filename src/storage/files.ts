@@ -7,7 +7,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import type { Db } from "../db.js";
-import { BadRequestError, NotFoundError } from "../errors.js";
+import { BadRequestError, InfrastructureError, NotFoundError } from "../errors.js";
 
 export interface StoredFile {
   id: string;
@@ -45,6 +45,8 @@ export interface FileStore {
   /** Maps one of our own file URLs to the stored file, or undefined when the URL is not ours. */
   resolveUrl(url: string): StoredFile | undefined;
   remove(id: string): Promise<void>;
+  /** Ready files whose expiry has passed. */
+  listExpired(now: number): StoredFile[];
 }
 
 const MAX_PARTS = 10_000;
@@ -221,16 +223,25 @@ export function createFileStore({ db, dataDir, publicUrl, uploadLimitBytes, cloc
     async adopt(srcPath, { keyId, fileName, contentType, expiresAt = null }) {
       const id = newId();
       const name = safeFileName(fileName);
-      await fsp.mkdir(dirOf(id), { recursive: true });
       const dest = path.join(dirOf(id), name);
+      let size: number;
       try {
-        await fsp.rename(srcPath, dest);
+        await fsp.mkdir(dirOf(id), { recursive: true });
+        try {
+          await fsp.rename(srcPath, dest);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+          // Another filesystem: copy under a temporary name so a partial copy is never served.
+          const tmp = `${dest}.${randomBytes(4).toString("hex")}.tmp`;
+          await fsp.copyFile(srcPath, tmp);
+          await fsp.rename(tmp, dest);
+          await fsp.rm(srcPath, { force: true });
+        }
+        size = (await fsp.stat(dest)).size;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
-        await fsp.copyFile(srcPath, dest);
-        await fsp.rm(srcPath, { force: true });
+        await fsp.rm(dirOf(id), { recursive: true, force: true }).catch(() => undefined);
+        throw new InfrastructureError(`Could not store ${name}: ${(err as Error).message}`, { cause: err, errorType: "storage_error" });
       }
-      const size = (await fsp.stat(dest)).size;
       const createdAt = clock();
       insert.run({
         id,
@@ -269,6 +280,13 @@ export function createFileStore({ db, dataDir, publicUrl, uploadLimitBytes, cloc
       const id = u.pathname.slice(prefix.length).split("/")[0];
       const row = id ? select.get(id) : undefined;
       return row ? fromRow(row) : undefined;
+    },
+
+    listExpired(now) {
+      return db
+        .prepare<[number], FileRow>("SELECT * FROM files WHERE state IN ('ready', 'pending') AND expires_at IS NOT NULL AND expires_at < ?")
+        .all(now)
+        .map(fromRow);
     },
 
     async remove(id) {

@@ -12,6 +12,7 @@ import { writeThumbnail } from "../media/thumbnail.js";
 import type { JobContext, RunJob } from "../queue/dispatcher.js";
 import type { Completion, StoredRequest } from "../queue/store.js";
 import type { FileStore } from "../storage/files.js";
+import { outputExpiry } from "../storage/retention.js";
 
 export interface VideoOutput {
   url: string;
@@ -94,15 +95,16 @@ export function createJobRunner({ config, files }: { config: Config; files: File
       }
       ctx.log("INFO", `Checked output: ${probe.video.width}x${probe.video.height}, ${probe.video.frames} frames, ${probe.video.fps} fps, audio ${probe.audio ? "yes" : "no"}`);
 
+      const expiresAt = outputExpiry(request.headers["x-fal-object-lifecycle-preference"], config.retentionSeconds, Date.now());
       const thumbPath = path.join(workDir, "thumbnail.jpg");
       let thumbnailFileId: string | null = null;
       try {
         await writeThumbnail(outputPath, thumbPath, 320, config.ffmpegPath);
-        thumbnailFileId = (await files.adopt(thumbPath, { keyId: request.keyId, fileName: "thumbnail.jpg", contentType: "image/jpeg" })).id;
+        thumbnailFileId = (await files.adopt(thumbPath, { keyId: request.keyId, fileName: "thumbnail.jpg", contentType: "image/jpeg", expiresAt })).id;
       } catch (err) {
         ctx.log("WARN", `No thumbnail: ${(err as Error).message}`);
       }
-      const stored = await files.adopt(outputPath, { keyId: request.keyId, fileName: `${request.id}.mp4`, contentType: "video/mp4" });
+      const stored = await files.adopt(outputPath, { keyId: request.keyId, fileName: `${request.id}.mp4`, contentType: "video/mp4", expiresAt });
       const video: VideoOutput = {
         url: files.urlOf(stored),
         content_type: "video/mp4",

@@ -31,6 +31,11 @@ export function falClient(base: string, key: string, style: RedirectStyle = "mid
   }
 }
 
+/** Bytes as a Blob (Buffer is not a BlobPart under strict DOM typings). */
+export function blobOf(bytes: Uint8Array, type: string): Blob {
+  return new Blob([new Uint8Array(bytes)], { type });
+}
+
 /** A PNG with a gradient and a few shapes, so motion and crops are visible. */
 export async function testImagePng(width = 640, height = 360, hue = 0): Promise<Buffer> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
@@ -50,7 +55,14 @@ export async function testImageDataUri(width = 640, height = 360, hue = 0): Prom
 
 export const ENDPOINT = "fal-ai/ltx-2.3/image-to-video";
 
-/** The cheapest request the schema allows: 1080p, 6 s, 24 fps, no audio. */
-export async function smallInput(extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-  return { image_url: await testImageDataUri(), prompt: "a calm test scene", duration: 6, fps: 24, generate_audio: false, ...extra };
+export type TestInput = { image_url: string; prompt: string } & Record<string, any>;
+
+let nextSeed = Math.floor(Math.random() * 1e6);
+
+/**
+ * The cheapest request the schema allows: 1080p, 6 s, 24 fps, no audio. Each call gets its own seed,
+ * so that two calls are two distinct requests (identical submits are deduplicated by design).
+ */
+export async function smallInput(extra: Record<string, unknown> = {}): Promise<TestInput> {
+  return { image_url: await testImageDataUri(), prompt: "a calm test scene", duration: 6, fps: 24, generate_audio: false, seed: nextSeed++, ...extra };
 }

@@ -4,11 +4,14 @@ import { randomInt } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ENDPOINTS, findEndpoint, type EndpointDef } from "../../endpoints.js";
 import { InputError, NotFoundError, NotReadyError, RateLimitedError } from "../../errors.js";
+import { submitHash } from "../../queue/admission.js";
 import type { StoredRequest } from "../../queue/store.js";
 import { authenticate, type ApiDeps } from "../server.js";
 import { validateInput } from "../validation.js";
 import {
+  IDEMPOTENCY_HEADER,
   PRIORITY_HEADER,
+  REPLAYED_HEADER,
   QUEUE_HOST,
   REQUEST_ID_HEADER,
   START_TIMEOUT_HEADERS,
@@ -73,27 +76,65 @@ function webhookUrl(raw: unknown): string | null {
   return u.toString();
 }
 
-/** Validates and persists a new request; shared by queue submit and sync run. */
-export function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint: EndpointDef, opts: { webhook: string | null }): StoredRequest {
+function idempotencyKeyOf(req: FastifyRequest): string | null {
+  const raw = req.headers[IDEMPOTENCY_HEADER];
+  if (raw === undefined) return null;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (!value || value.length > 255) {
+    throw new InputError([{ loc: ["header", IDEMPOTENCY_HEADER], msg: "Idempotency-Key must be 1 to 255 characters", type: "value_error" }]);
+  }
+  return value;
+}
+
+export interface Accepted {
+  request: StoredRequest;
+  /** True when an earlier identical submit was returned instead of a new request. */
+  replayed: boolean;
+}
+
+/**
+ * Validates, applies admission (replays, limits, spend cap) and persists a new request before it is
+ * acknowledged; shared by queue submit and sync run.
+ */
+export function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint: EndpointDef, opts: { webhook: string | null }): Accepted {
   const keyId = authenticate(deps.keys, req);
   const input = validateInput(endpoint, req.body);
   const now = Date.now();
   const headers = falHeaders(req);
-  const r = deps.store.create({
-    app: endpoint.app,
-    endpoint: endpoint.id,
-    keyId,
-    priority: headers[PRIORITY_HEADER] === "low" ? 1 : 0,
-    input,
-    headers,
-    webhookUrl: opts.webhook,
-    seed: input.seed ?? randomInt(0, 2 ** 32 - 1),
-    startDeadlineAt: startDeadline(req, now),
-  });
+  const idempotencyKey = idempotencyKeyOf(req);
+  const bodyHash = submitHash(endpoint.id, req.body, headers, opts.webhook);
+  const admission = deps.admission.admit({ keyId, endpoint, input, idempotencyKey, bodyHash });
+  if (admission.kind === "replay") {
+    req.falRequestId = admission.request.id;
+    deps.log.info({ requestId: admission.request.id, keyId }, "repeated submit answered with the original request");
+    return { request: admission.request, replayed: true };
+  }
+  let r: StoredRequest;
+  try {
+    r = deps.store.create({
+      app: endpoint.app,
+      endpoint: endpoint.id,
+      keyId,
+      priority: headers[PRIORITY_HEADER] === "low" ? 1 : 0,
+      input,
+      headers,
+      webhookUrl: opts.webhook,
+      seed: input.seed ?? randomInt(0, 2 ** 32 - 1),
+      startDeadlineAt: startDeadline(req, now),
+      idempotencyKey,
+      bodyHash,
+    });
+  } catch (err) {
+    // Another process stored the same Idempotency-Key between our check and insert.
+    const existing = idempotencyKey ? deps.store.findByIdempotencyKey(keyId, idempotencyKey) : undefined;
+    if (!existing) throw err;
+    if (existing.bodyHash !== bodyHash) return acceptRequest(deps, req, endpoint, opts);
+    return { request: existing, replayed: true };
+  }
   req.falRequestId = r.id;
   deps.log.info({ requestId: r.id, endpoint: endpoint.id, keyId }, "request accepted");
   deps.dispatcher.kick();
-  return r;
+  return { request: r, replayed: false };
 }
 
 function endpointFromWildcard(path: string): EndpointDef {
@@ -120,8 +161,9 @@ export async function registerQueueRoutes(app: FastifyInstance, deps: ApiDeps): 
     if (maxQueue !== undefined && deps.store.countQueued() >= Number(maxQueue)) {
       throw new RateLimitedError(`Queue is longer than fal_max_queue_length=${maxQueue}`, 5);
     }
-    const r = acceptRequest(deps, req, endpoint, { webhook: webhookUrl(req.query.fal_webhook) });
+    const { request: r, replayed } = acceptRequest(deps, req, endpoint, { webhook: webhookUrl(req.query.fal_webhook) });
     reply.header(REQUEST_ID_HEADER, r.id);
+    if (replayed) reply.header(REPLAYED_HEADER, "true");
     return reply.code(200).send(currentStatus(deps, deps.store.get(r.id)!, false));
   });
 
@@ -141,6 +183,9 @@ export async function registerQueueRoutes(app: FastifyInstance, deps: ApiDeps): 
     const r = find(req);
     reply.header(REQUEST_ID_HEADER, r.id);
     if (wireStatusOf(r) !== "COMPLETED") throw new NotReadyError(r.id);
+    if (r.filesExpiredAt !== null) {
+      return reply.code(410).send({ detail: `The output of this request expired on ${new Date(r.filesExpiredAt).toISOString()} and was deleted` });
+    }
     if (r.state === "succeeded" && r.result) return reply.code(200).send(r.result);
     return replyWithFailure(reply, r);
   });

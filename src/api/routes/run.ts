@@ -40,7 +40,7 @@ export async function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): Pr
     if (id.endsWith("/stream")) throw new NotFoundError("Streaming output is not offered for this endpoint; use the queue's status stream");
     const endpoint = findEndpoint(id);
     if (!endpoint) throw new NotFoundError(`Unknown endpoint ${id}; this server serves ${ENDPOINTS.map((e) => e.id).join(", ")}`);
-    const accepted = acceptRequest(deps, req, endpoint, { webhook: null });
+    const { request: accepted } = acceptRequest(deps, req, endpoint, { webhook: null });
     const hangup = new AbortController();
     const onClose = () => {
       if (!reply.sent && !reply.raw.writableEnded) hangup.abort(new Error("client closed the connection"));

@@ -69,6 +69,7 @@ export async function registerServiceRoutes(app: FastifyInstance, deps: ApiDeps)
         progress: r.progress,
         video: r.state === "succeeded" ? ((r.result as { video?: unknown } | null)?.video ?? null) : null,
         thumbnail_url: fileUrl(r.thumbnailFileId),
+        files_expired_at: r.filesExpiredAt ? new Date(r.filesExpiredAt).toISOString() : null,
         error: r.error ? { status: r.error.status, message: r.error.message, error_type: r.error.errorType, body: r.error.body } : null,
       })),
     };

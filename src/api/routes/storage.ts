@@ -37,7 +37,7 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
       contentType,
       fileName,
       multipart,
-      expiresAt: lifecycleExpiry(req.headers["x-fal-object-lifecycle"], Date.now()),
+      expiresAt: lifecycleExpiry(req.headers["x-fal-object-lifecycle"], Date.now()) ?? Date.now() + deps.config.retentionSeconds * 1000,
     });
     return { upload_url: session.uploadUrl, file_url: session.fileUrl };
   };

@@ -18,10 +18,13 @@ export function registerKeysCommand(program: Command): void {
   keys
     .command("create")
     .argument("[name]", "a name to recognise the key by", "default")
+    .option("--spend-cap <usd>", "refuse requests once this key's charged plus queued cost would pass this many dollars")
     .option("--json", "print JSON")
     .description("create a key and print it once")
-    .action((name: string, opts: { json?: boolean }) => {
-      const { key, info } = withKeys((k) => k.create(name));
+    .action((name: string, opts: { json?: boolean; spendCap?: string }) => {
+      const cap = opts.spendCap === undefined ? null : Number(opts.spendCap);
+      if (cap !== null && !(cap >= 0)) throw new Error("--spend-cap must be a number of dollars");
+      const { key, info } = withKeys((k) => k.create(name, cap));
       if (opts.json) process.stdout.write(`${JSON.stringify({ key, id: info.id, name: info.name })}\n`);
       else process.stdout.write(`${key}\n(id ${info.id}, name ${info.name}; shown once: store it now)\n`);
     });
@@ -35,9 +38,24 @@ export function registerKeysCommand(program: Command): void {
       if (list.length === 0) return void process.stdout.write("no stored keys\n");
       for (const k of list) {
         process.stdout.write(
-          `${k.id}  ${k.prefix}…  ${k.name}  created ${new Date(k.createdAt).toISOString()}${k.revokedAt ? `  REVOKED ${new Date(k.revokedAt).toISOString()}` : ""}\n`,
+          `${k.id}  ${k.prefix}…  ${k.name}  created ${new Date(k.createdAt).toISOString()}${k.spendCapUsd !== null ? `  cap $${k.spendCapUsd.toFixed(2)}` : ""}${k.revokedAt ? `  REVOKED ${new Date(k.revokedAt).toISOString()}` : ""}\n`,
         );
       }
+    });
+  keys
+    .command("set-cap")
+    .argument("<id>", "the key's id (from list)")
+    .argument("<usd>", "spend cap in dollars, or 'none'")
+    .description("set or clear a key's spend cap")
+    .action((id: string, usd: string) => {
+      const cap = usd === "none" ? null : Number(usd);
+      if (cap !== null && !(cap >= 0)) throw new Error("the cap must be a number of dollars or 'none'");
+      if (!withKeys((k) => k.setSpendCap(id, cap))) {
+        process.stderr.write(`no key ${id}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      process.stdout.write(`${id}: spend cap ${cap === null ? "none" : `$${cap.toFixed(2)}`}\n`);
     });
   keys
     .command("revoke")

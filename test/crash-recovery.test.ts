@@ -1,0 +1,166 @@
+// Crash recovery with real processes: kill -9 of the server with 20 requests queued and running,
+// kill -9 of a job's engine process, and a request that kills its runner twice.
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openDb } from "../src/db.js";
+import { ENDPOINT, falClient, smallInput } from "./helpers/fal.js";
+import { freePort } from "./helpers/service.js";
+
+const KEY = "crash-test-key";
+const APP = "fal-ai/ltx-2.3";
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+});
+
+/** Starts `ltx-serve serve` as its own process (the real CLI, from source). */
+async function startServer(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve"], {
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, API_KEYS: KEY, ALLOW_PRIVATE_URLS: "1", LOG_LEVEL: "warn", RATE_LIMIT_PER_MINUTE: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return child;
+    } catch {
+      // not up yet
+    }
+    if (child.exitCode !== null) throw new Error(`server exited: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not start: ${out}`);
+}
+
+function kill9(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
+}
+
+/** Direct children of a server whose command line names the preview engine (its job processes). */
+function engineProcesses(pid: number): number[] {
+  let pids: number[];
+  try {
+    pids = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return pids.filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes("engines/preview");
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function statusOf(base: string, id: string): Promise<{ status: string; error?: string; error_type?: string }> {
+  const res = await fetch(`${base}/queue.fal.run/${APP}/requests/${id}/status`, { headers: { authorization: `Key ${KEY}` } });
+  return (await res.json()) as { status: string; error?: string };
+}
+
+async function waitAll(base: string, ids: string[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  const out = new Map<string, { status: string; error?: string; error_type?: string }>();
+  for (const id of ids) {
+    for (;;) {
+      const s = await statusOf(base, id);
+      if (s.status === "COMPLETED") {
+        out.set(id, s);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`request ${id} still ${s.status}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return out;
+}
+
+describe("crash recovery", () => {
+  it("completes all 20 requests after kill -9 of the server, none lost and none charged twice", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-crash-"));
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    let server = await startServer(dataDir, port, { PREVIEW_CONCURRENCY: "2" });
+    const fal = falClient(base, KEY);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await fal.queue.submit(ENDPOINT, { input: await smallInput({ seed: 1000 + i }) })).request_id);
+    // Let some run (and maybe finish) before the crash.
+    for (let i = 0; i < 100; i++) {
+      const states = await Promise.all(ids.slice(0, 4).map((id) => statusOf(base, id)));
+      if (states.filter((s) => s.status !== "IN_QUEUE").length >= 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const runningBefore = (await Promise.all(ids.map((id) => statusOf(base, id)))).filter((s) => s.status === "IN_PROGRESS").length;
+    expect(runningBefore).toBeGreaterThan(0);
+    await kill9(server);
+
+    server = await startServer(dataDir, port, { PREVIEW_CONCURRENCY: "2" });
+    const results = await waitAll(base, ids, 240_000);
+    expect([...results.values()].filter((s) => s.error)).toEqual([]);
+    for (const id of ids) {
+      const out = await fal.queue.result(ENDPOINT, { requestId: id });
+      expect((out.data as { video: { url: string } }).video.url).toContain("/files/");
+    }
+    await kill9(server);
+    const db = openDb(dataDir);
+    const charges = db.prepare("SELECT request_id, COUNT(*) AS n FROM usage GROUP BY request_id").all() as { request_id: string; n: number }[];
+    db.close();
+    expect(charges.map((c) => c.request_id).sort()).toEqual([...ids].sort());
+    expect(charges.every((c) => c.n === 1)).toBe(true);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("reruns a job whose engine process was killed, and fails one that kills its runner twice", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-crash-job-"));
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const server = await startServer(dataDir, port);
+    const fal = falClient(base, KEY);
+
+    const killEngineOnce = async (id: string) => {
+      for (let i = 0; i < 300; i++) {
+        if ((await statusOf(base, id)).status === "IN_PROGRESS") {
+          const pids = engineProcesses(server.pid!);
+          if (pids.length) {
+            for (const p of pids) process.kill(p, "SIGKILL");
+            return;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error("job never started");
+    };
+
+    const once = (await fal.queue.submit(ENDPOINT, { input: await smallInput({ seed: 7, duration: 10 }) })).request_id;
+    await killEngineOnce(once);
+    const [recovered] = (await waitAll(base, [once], 120_000)).values();
+    expect(recovered.error).toBeUndefined();
+
+    const twice = (await fal.queue.submit(ENDPOINT, { input: await smallInput({ seed: 8, duration: 10 }) })).request_id;
+    await killEngineOnce(twice);
+    // Wait for the second attempt to start, then kill it again.
+    for (let i = 0; i < 300; i++) {
+      const logs = (await (await fetch(`${base}/queue.fal.run/${APP}/requests/${twice}/status?logs=1`, { headers: { authorization: `Key ${KEY}` } })).json()) as {
+        logs: { message: string }[];
+      };
+      if (logs.logs.some((l) => /attempt 2\)/.test(l.message))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await killEngineOnce(twice);
+    const [failed] = (await waitAll(base, [twice], 120_000)).values();
+    expect(failed.error).toMatch(/runner|process/i);
+    expect(failed.error_type).toBe("runner_disconnected");
+    await kill9(server);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+});
