@@ -18,6 +18,7 @@ import { registerWebhookRoutes } from "./routes/webhooks.js";
 import type { WebhookDispatcher } from "../webhooks/outbox.js";
 import { registerServiceRoutes } from "./routes/service.js";
 import { registerStorageRoutes } from "./routes/storage.js";
+import { registerPlayground } from "../web/index.js";
 import { ERROR_TYPE_HEADER, EXPOSED_HEADERS, FAL_HOSTS, REQUEST_ID_HEADER, TARGET_URL_HEADER } from "./wire.js";
 
 export interface ApiDeps {
@@ -114,13 +115,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
-    disableRequestLogging: false,
     bodyLimit: config.bodyLimitBytes,
     // A sync run holds its connection for the whole generation.
     requestTimeout: 0,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
+    // On shutdown running jobs are handed back, so open sync runs and streams are closed too.
+    forceCloseConnections: true,
     rewriteUrl: (req) => rewriteProxyUrl(req.method, req.url ?? "/", req.headers[TARGET_URL_HEADER]),
   });
 
@@ -176,11 +178,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await registerQueueRoutes(app, deps);
   await registerRunRoutes(app, deps);
   await registerWebhookRoutes(app, deps);
-  try {
-    const { registerPlayground } = (await import("../web/index.js")) as { registerPlayground(app: FastifyInstance): Promise<void> };
-    await registerPlayground(app);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw err;
-  }
+  await registerPlayground(app);
   return app;
 }

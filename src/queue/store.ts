@@ -13,7 +13,7 @@ export interface Progress {
   stage: string;
   step: number;
   total: number;
-  /** Whole-job percentage, 0 to 100. */
+  /** Percentage of the current stage, 0 to 100. */
   percent: number;
 }
 

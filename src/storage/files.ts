@@ -44,6 +44,8 @@ export interface FileStore {
   urlOf(file: StoredFile): string;
   /** Maps one of our own file URLs to the stored file, or undefined when the URL is not ours. */
   resolveUrl(url: string): StoredFile | undefined;
+  /** Whether a URL points at this server's /files/ (whether or not such a file exists). */
+  isOwnUrl(url: string): boolean;
   remove(id: string): Promise<void>;
   /** Ready files whose expiry has passed. */
   listExpired(now: number): StoredFile[];
@@ -110,6 +112,19 @@ export function createFileStore({ db, dataDir, publicUrl, uploadLimitBytes, cloc
   const markDeleted = db.prepare("UPDATE files SET state = 'deleted', deleted_at = ? WHERE id = ?");
 
   const dirOf = (id: string) => path.join(root, id);
+  /** The file id of one of our own file URLs, or undefined when the URL is not ours. */
+  const ownFileId = (url: string): string | undefined => {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return undefined;
+    }
+    const base = new URL(publicUrl);
+    const prefix = base.pathname.replace(/\/+$/, "") + "/files/";
+    if (u.origin !== base.origin || !u.pathname.startsWith(prefix)) return undefined;
+    return u.pathname.slice(prefix.length).split("/")[0] || undefined;
+  };
   const pathOf = (f: StoredFile) => path.join(dirOf(f.id), f.fileName);
   const urlOf = (f: StoredFile) => `${publicUrl}/files/${f.id}/${encodeURIComponent(f.fileName)}`;
 
@@ -267,20 +282,12 @@ export function createFileStore({ db, dataDir, publicUrl, uploadLimitBytes, cloc
     urlOf,
 
     resolveUrl(url) {
-      let u: URL;
-      try {
-        u = new URL(url);
-      } catch {
-        return undefined;
-      }
-      const base = new URL(publicUrl);
-      if (u.origin !== base.origin) return undefined;
-      const prefix = base.pathname.replace(/\/+$/, "") + "/files/";
-      if (!u.pathname.startsWith(prefix)) return undefined;
-      const id = u.pathname.slice(prefix.length).split("/")[0];
+      const id = ownFileId(url);
       const row = id ? select.get(id) : undefined;
       return row ? fromRow(row) : undefined;
     },
+
+    isOwnUrl: (url) => ownFileId(url) !== undefined,
 
     listExpired(now) {
       return db

@@ -3,7 +3,7 @@
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "../config.js";
-import { findEndpoint, priceOf, resolveOutputSpec } from "../endpoints.js";
+import { RESOLUTION_SIZES, findEndpoint, priceOf, resolveOutputSpec } from "../endpoints.js";
 import { EngineError, InputError } from "../errors.js";
 import type { PreparedImage } from "../engines/types.js";
 import { prepareImage } from "../media/image.js";
@@ -35,10 +35,13 @@ export function createJobRunner({ config, files }: { config: Config; files: File
     const workDir = path.join(config.dataDir, "work", `${request.id}-${request.attempts}`);
     await fsp.mkdir(workDir, { recursive: true });
     try {
+      // Our own file URLs are read from disk (a missing or expired one is reported as such).
       const resolveLocalFile = async (url: URL) => {
         const f = files.resolveUrl(url.toString());
-        return f && f.state === "ready" ? files.pathOf(f) : undefined;
+        if (f) return f.state === "ready" ? files.pathOf(f) : path.join(config.dataDir, "files", f.id, ".missing");
+        return files.isOwnUrl(url.toString()) ? path.join(config.dataDir, "files", ".missing") : undefined;
       };
+      const size = RESOLUTION_SIZES[input.resolution];
       const load = async (field: "image_url" | "end_image_url", source: string): Promise<PreparedImage> => {
         ctx.log("INFO", `Loading ${field}`);
         return prepareImage(source, {
@@ -50,6 +53,8 @@ export function createJobRunner({ config, files }: { config: Config; files: File
           allowPrivate: config.allowPrivateUrls,
           signal: ctx.signal,
           resolveLocalFile,
+          // Never decode more than the largest output needs (cover of either orientation).
+          maxShortSide: Math.max(size.width, size.height),
           requestId: request.id,
         });
       };
