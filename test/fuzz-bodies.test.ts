@@ -37,7 +37,10 @@ const anyBody = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString("latin1")),
 );
 
-const contentType = fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "");
+const contentType = fc.oneof(
+  { arbitrary: fc.constantFrom("application/json", "application/json; charset=utf-8"), weight: 8 },
+  { arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "", "application/vnd.api+json"), weight: 2 },
+);
 
 describe("fuzzed bodies", () => {
   it("never answer 5xx on submit or sync run (1,000+ generated cases)", async () => {

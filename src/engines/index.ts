@@ -17,9 +17,8 @@ export function engineNameFor(config: Config, endpoint: string): EngineName {
     }
     return explicit as EngineName;
   }
-  const env = config as Config & { ltxModelDir?: string; ltxApiKey?: string };
-  if (env.ltxModelDir) return "ltx";
-  if (env.ltxApiKey) return "ltx-api";
+  if (config.ltxModelDir) return "ltx";
+  if (config.ltxApiKey) return "ltx-api";
   return "preview";
 }
 

@@ -2,6 +2,7 @@
 // (decoded input images on disk, exact output size and frame count, seed) and the engine writes
 // one MP4 to `outputPath`, reporting progress as it goes. Engines know nothing of HTTP or the queue.
 import type { CameraMotion } from "../endpoints.js";
+import type { VideoProbe } from "../media/probe.js";
 
 /** An input image, already fetched, EXIF-rotated and written as PNG in the job's folder. */
 export interface PreparedImage {
@@ -51,6 +52,10 @@ export interface EngineResult {
   model: string;
   /** Extra timings or figures (seconds, bytes) to record in the request's metrics. */
   metrics?: Record<string, number>;
+  /** The output's ffprobe reading, when the engine already made one (saves probing twice). */
+  probe?: VideoProbe;
+  /** Frames the output may differ from duration x fps; 0 (exact) unless the engine cannot control it. */
+  frameTolerance?: number;
 }
 
 export interface Engine {

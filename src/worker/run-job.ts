@@ -8,6 +8,7 @@ import { EngineError, InputError } from "../errors.js";
 import type { PreparedImage } from "../engines/types.js";
 import { prepareImage } from "../media/image.js";
 import { probeVideo } from "../media/probe.js";
+import { differences } from "../media/verify.js";
 import { writeThumbnail } from "../media/thumbnail.js";
 import type { JobContext, RunJob } from "../queue/dispatcher.js";
 import type { Completion, StoredRequest } from "../queue/store.js";
@@ -89,12 +90,12 @@ export function createJobRunner({ config, files }: { config: Config; files: File
       });
       ctx.signal.throwIfAborted();
 
-      const probe = await probeVideo(outputPath, { ffprobePath: config.ffprobePath });
-      const problems: string[] = [];
-      if (probe.video.width !== spec.width || probe.video.height !== spec.height) problems.push(`size ${probe.video.width}x${probe.video.height}`);
-      if (probe.video.frames !== spec.numFrames) problems.push(`${probe.video.frames} frames`);
-      if (Math.abs(probe.video.fps - spec.fps) > 0.01) problems.push(`${probe.video.fps} fps`);
-      if (Boolean(probe.audio) !== input.generate_audio) problems.push(probe.audio ? "an unwanted audio stream" : "no audio stream");
+      const probe = engineResult.probe ?? (await probeVideo(outputPath, { ffprobePath: config.ffprobePath }));
+      const problems = differences(
+        probe,
+        { width: spec.width, height: spec.height, fps: spec.fps, durationSeconds: spec.durationSeconds, audio: input.generate_audio },
+        engineResult.frameTolerance ?? 0,
+      );
       if (problems.length) {
         throw new EngineError(`Engine ${ctx.engine.name} produced a video that does not match the request: ${problems.join(", ")}`, { requestId: request.id });
       }
@@ -119,7 +120,7 @@ export function createJobRunner({ config, files }: { config: Config; files: File
         height: spec.height,
         fps: spec.fps,
         duration: spec.durationSeconds,
-        num_frames: spec.numFrames,
+        num_frames: probe.video.frames,
       };
       const inferenceTime = Math.round((performance.now() - begin) / 10) / 100;
       return {
