@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { registerKeysCommand } from "./commands/keys.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerUsageCommand } from "./commands/usage.js";
+import { registerWebhooksCommand } from "./commands/webhooks.js";
 
 export function buildProgram(): Command {
   const program = new Command("ltx-serve")
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerKeysCommand(program);
   registerUsageCommand(program);
+  registerWebhooksCommand(program);
   return program;
 }
 
