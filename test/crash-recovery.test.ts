@@ -118,7 +118,7 @@ describe("crash recovery", () => {
     expect(charges.map((c) => c.request_id).sort()).toEqual([...ids].sort());
     expect(charges.every((c) => c.n === 1)).toBe(true);
     fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  }, 900_000);
 
   it("reruns a job whose engine process was killed, and fails one that kills its runner twice", async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-crash-job-"));
@@ -162,5 +162,5 @@ describe("crash recovery", () => {
     expect(failed.error_type).toBe("runner_disconnected");
     await kill9(server);
     fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  }, 600_000);
 });

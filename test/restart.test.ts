@@ -23,7 +23,7 @@ describe("restart", () => {
 
     const finished = await fal().subscribe(ENDPOINT, { input: await smallInput(), pollInterval: 100 });
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await fal().queue.submit(ENDPOINT, { input: await smallInput({ duration: 10 }) })).request_id);
+    for (let i = 0; i < 3; i++) ids.push((await fal().queue.submit(ENDPOINT, { input: await smallInput({ duration: 8 }) })).request_id);
     for (let i = 0; i < 100; i++) {
       if ((await fal().queue.status(ENDPOINT, { requestId: ids[0] })).status === "IN_PROGRESS") break;
       await new Promise((r) => setTimeout(r, 50));
@@ -46,5 +46,5 @@ describe("restart", () => {
     }
     const usage = (await (await fetch(`${svc.url}/api/usage`, { headers: { authorization: "Key restart-key" } })).json()) as { requests: number };
     expect(usage.requests).toBe(4);
-  });
+  }, 600_000);
 });

@@ -1,0 +1,80 @@
+// Options shared by the client commands (--url, --key, --json, --endpoint) and how they resolve
+// against the environment. Read at action time so that LTX_SERVE_URL/LTX_SERVE_KEY set by a caller
+// (or a test) after import still count.
+import type { Command } from "commander";
+import { DEFAULT_ENDPOINT_ID, ENDPOINTS } from "../../endpoints.js";
+import { CliError } from "./errors.js";
+import { EXIT } from "./exit-codes.js";
+
+/** Where a server is when nothing says otherwise: `ltx-serve serve`'s default address. */
+export const DEFAULT_SERVER_URL = "http://127.0.0.1:8787";
+
+export interface ServerOptions {
+  url?: string;
+  key?: string;
+  json?: boolean;
+}
+
+export interface Server {
+  /** Base URL without a trailing slash. */
+  url: string;
+  key: string;
+}
+
+/** Adds --url, --key and --json to a command. */
+export function withServerOptions(cmd: Command): Command {
+  return cmd
+    .option("--url <url>", `server URL (default: LTX_SERVE_URL or ${DEFAULT_SERVER_URL})`)
+    .option("--key <key>", "API key (default: LTX_SERVE_KEY)")
+    .option("--json", "print one JSON document on stdout and nothing else there");
+}
+
+export function serverUrl(opts: ServerOptions, env: NodeJS.ProcessEnv = process.env): string {
+  const raw = opts.url || env.LTX_SERVE_URL || DEFAULT_SERVER_URL;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new CliError(`--url must be an http(s) URL, got ${JSON.stringify(raw)}`, { exitCode: EXIT.usage });
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new CliError(`--url must be an http(s) URL, got ${JSON.stringify(raw)}`, { exitCode: EXIT.usage });
+  return raw.replace(/\/+$/, "");
+}
+
+/** The server and key to talk to; a missing key is an auth failure (exit 3) before any request. */
+export function resolveServer(opts: ServerOptions, env: NodeJS.ProcessEnv = process.env): Server {
+  const url = serverUrl(opts, env);
+  const key = opts.key || env.LTX_SERVE_KEY;
+  if (!key) {
+    throw new CliError("no API key: pass --key or set LTX_SERVE_KEY", {
+      exitCode: EXIT.auth,
+      hint: "the key was printed by `ltx-serve serve` at first start; make another with `ltx-serve keys create NAME`",
+    });
+  }
+  return { url, key };
+}
+
+/** Accepts a full endpoint id or the short names `pro` and `fast`. */
+export function resolveEndpoint(raw: string | undefined): string {
+  if (!raw || raw === "pro") return DEFAULT_ENDPOINT_ID;
+  if (raw === "fast") return `${DEFAULT_ENDPOINT_ID}/fast`;
+  return raw.replace(/^\/+|\/+$/g, "");
+}
+
+/** owner/alias of an endpoint id: the part that status, result and cancel URLs use. */
+export function appOf(endpoint: string): string {
+  const known = ENDPOINTS.find((e) => e.id === endpoint);
+  if (known) return known.app;
+  return endpoint.split("/").slice(0, 2).join("/");
+}
+
+/** Adds --endpoint to a command that works on an existing request. */
+export function withEndpointOption(cmd: Command): Command {
+  return cmd.option("--endpoint <id>", `endpoint id, or pro|fast (default: ${DEFAULT_ENDPOINT_ID}); requests of one app share ids`);
+}
+
+/** A request id must be one URL path segment; anything else is a usage error, not a 404. */
+export function checkRequestId(id: string): string {
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(id)) throw new CliError(`not a request id: ${JSON.stringify(id)}`, { exitCode: EXIT.usage });
+  return id;
+}
