@@ -1,0 +1,144 @@
+# The arithmetic that turns a job (exact W x H, N frames, fps, flow) into what the model runs: frame
+# count on the 8k+1 grid, the size grid and crop, keyframe placement and the reference sigma schedules.
+# Pure Python (no torch) so it is cheap to unit-test; see docs/ltx-engine.md and the local-worker doc 2-3.
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Lightricks' LTX-2.3 recipe constants (ltx-pipelines utils/constants.py, via the local-worker doc 3.1-3.2).
+STAGE2_SIGMAS: list[float] = [0.909375, 0.725, 0.421875]
+DISTILLED_STAGE1_SIGMAS: list[float] = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
+PRO_STAGE1_STEPS = 30
+REFERENCE_SHIFT = 2.05
+REFERENCE_TERMINAL = 0.1
+STAGE2_NOISE_SCALE = 0.909375
+VIDEO_GRID = 64  # two stages: stage 1 runs at exactly half the grid, which the VAE needs on multiples of 32
+TEMPORAL_STRIDE = 8
+AUDIO_SAMPLE_RATE = 48_000
+
+DEFAULT_NEGATIVE_PROMPT = (
+    "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
+    "grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, "
+    "deformed facial features, asymmetrical face, missing facial features, extra limbs, disfigured hands, "
+    "wrong hand count, artifacts around text, inconsistent perspective, camera shake, incorrect depth of "
+    "field, background too sharp, background clutter, distracting reflections, harsh shadows, inconsistent "
+    "lighting direction, color banding, cartoonish rendering, 3D CGI look, unrealistic materials, uncanny "
+    "valley effect, incorrect ethnicity, wrong gender, exaggerated expressions, wrong gaze direction, "
+    "mismatched lip sync, silent or muted audio, distorted voice, robotic voice, echo, background noise, "
+    "off-sync audio, incorrect dialogue, added dialogue, repetitive speech, jittery movement, awkward "
+    "pauses, incorrect timing, unnatural transitions, inconsistent framing, tilted camera, flat lighting, "
+    "inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+)
+
+
+class PlanError(ValueError):
+    """A job whose numbers the model cannot run (reported to the caller as an input error)."""
+
+
+def model_frame_count(num_frames: int) -> int:
+    """Smallest 8k+1 >= num_frames: the frames generated before trimming to exactly num_frames."""
+    if num_frames < 1:
+        raise PlanError(f"num_frames must be at least 1, got {num_frames}")
+    return math.ceil((num_frames - 1) / TEMPORAL_STRIDE) * TEMPORAL_STRIDE + 1
+
+
+def latent_frame_count(model_frames: int) -> int:
+    return (model_frames - 1) // TEMPORAL_STRIDE + 1
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+@dataclass(frozen=True)
+class SizePlan:
+    width: int
+    height: int
+    grid_width: int
+    grid_height: int
+    stage1_width: int
+    stage1_height: int
+    crop_left: int
+    crop_top: int
+
+
+def size_plan(width: int, height: int, grid: int = VIDEO_GRID) -> SizePlan:
+    """Rounds the output size up to the grid, halves it for stage 1, and centres the crop back."""
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise PlanError(f"output size must be even and at least 2x2 (yuv420p), got {width}x{height}")
+    gw, gh = round_up(width, grid), round_up(height, grid)
+    return SizePlan(
+        width=width,
+        height=height,
+        grid_width=gw,
+        grid_height=gh,
+        stage1_width=gw // 2,
+        stage1_height=gh // 2,
+        crop_left=(gw - width) // 2,
+        crop_top=(gh - height) // 2,
+    )
+
+
+def auto_aspect_ratio(image_width: int, image_height: int) -> str:
+    """fal's `auto`: a portrait image (taller than wide) gives 9:16; anything else, square included, 16:9."""
+    return "9:16" if image_height > image_width else "16:9"
+
+
+def keyframe_pixel_index(num_frames: int) -> int:
+    """Pixel frame at which the end image is pinned: the true last frame of the trimmed output."""
+    return num_frames - 1
+
+
+def keyframe_time_span(num_frames: int, fps: float) -> tuple[float, float]:
+    """Seconds covered by a single-frame end keyframe at the last output frame: [N-1, N) / fps."""
+    idx = keyframe_pixel_index(num_frames)
+    return idx / fps, (idx + 1) / fps
+
+
+def reference_sigmas(steps: int, shift: float = REFERENCE_SHIFT, terminal: float = REFERENCE_TERMINAL) -> list[float]:
+    """LTX2Scheduler().execute(steps) without a latent: token count fixed at 4096 (shift 2.05), stretched so
+    the last non-zero sigma is `terminal`. The trailing 0 is left out (diffusers appends it). Computed in
+    float32 like the reference's torch code."""
+    import numpy as np
+
+    if steps < 1:
+        raise PlanError(f"steps must be at least 1, got {steps}")
+    s = np.linspace(1.0, 0.0, steps + 1, dtype=np.float32)[:-1]
+    e = np.float32(math.exp(shift))
+    with np.errstate(divide="ignore"):
+        s = e / (e + (np.float32(1.0) / s - np.float32(1.0)))
+    one_minus = np.float32(1.0) - s
+    scale = np.float32(1.0 - terminal) / one_minus[-1]
+    out = np.float32(1.0) - one_minus * scale
+    return [float(x) for x in out.astype(np.float32)]
+
+
+@dataclass(frozen=True)
+class FlowPlan:
+    flow: str
+    stage1_sigmas: list[float]
+    stage2_sigmas: list[float]
+    guided_stage1: bool
+    use_lora_stage2: bool
+    audio_from_stage: int
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.stage1_sigmas) + len(self.stage2_sigmas)
+
+
+def flow_plan(flow: str, stage1_steps: int | None = None) -> FlowPlan:
+    """The sigma lists and switches for `pro` (dev model, guided, LoRA in stage 2, stage-1 audio) or `fast`
+    (distilled model, no guidance, stage-2 audio). stage1_steps overrides pro's 30 steps (tiny test models)."""
+    if flow == "pro":
+        steps = stage1_steps or PRO_STAGE1_STEPS
+        return FlowPlan("pro", reference_sigmas(steps), list(STAGE2_SIGMAS), True, True, 1)
+    if flow == "fast":
+        return FlowPlan("fast", list(DISTILLED_STAGE1_SIGMAS), list(STAGE2_SIGMAS), False, False, 2)
+    raise PlanError(f"unknown flow {flow!r}; expected 'pro' or 'fast'")
+
+
+def audio_sample_count(num_frames: int, fps: float, sample_rate: int = AUDIO_SAMPLE_RATE) -> int:
+    """Samples in exactly num_frames / fps seconds of audio."""
+    return round(num_frames * sample_rate / fps)

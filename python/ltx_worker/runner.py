@@ -1,0 +1,564 @@
+# Loads LTX-2.3 once (diffusers, Diffusers-format weights on local disk) and runs one job at a time:
+# prompt embeddings from a cache, stage 1 at half the grid, x2 latent upsample, stage 2 at the grid,
+# decode, trim to N frames, centre-crop, encode. Recipe and fixes: the local-worker doc sections 2-4.
+from __future__ import annotations
+
+import gc
+import resource
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import plan as P
+from .encode import fit_audio, write_mp4
+
+# Stage-2 strength of the distilled LoRA in the pro flow (Lightricks' README value; the CLI default is 1.0).
+DISTILLED_LORA_STRENGTH = 0.8
+DISTILLED_LORA_ADAPTER = "distilled"
+PROMPT_CACHE_SIZE = 32
+# Reference guidance for stage 1 of the pro flow (ltx-pipelines constants.py LTX_2_3_PARAMS).
+PRO_GUIDANCE = dict(
+    guidance_scale=3.0,
+    stg_scale=1.0,
+    guidance_rescale=0.7,
+    modality_scale=3.0,
+    audio_guidance_scale=7.0,
+    audio_stg_scale=1.0,
+    audio_guidance_rescale=0.7,
+    audio_modality_scale=3.0,
+)
+NO_GUIDANCE = dict(
+    guidance_scale=1.0,
+    stg_scale=0.0,
+    guidance_rescale=0.0,
+    modality_scale=1.0,
+    audio_guidance_scale=1.0,
+    audio_stg_scale=0.0,
+    audio_guidance_rescale=0.0,
+    audio_modality_scale=1.0,
+)
+
+
+class JobCancelled(Exception):
+    """Raised from the step callback when the engine asked to cancel; leaves the pipeline before decoding."""
+
+
+class JobInputError(Exception):
+    """The job itself is wrong (unreadable image, impossible size): retrying cannot help."""
+
+
+@dataclass
+class WorkerOptions:
+    model_dir: str
+    device: str = "auto"
+    dtype: str = "auto"
+    offload: str = "none"  # none | model | sequential
+    max_sequence_length: int = 1024
+    pro_stage1_steps: int | None = None
+
+
+@dataclass
+class Job:
+    id: str
+    prompt: str
+    start_image: str
+    end_image: str | None
+    width: int
+    height: int
+    fps: float
+    num_frames: int
+    seed: int
+    generate_audio: bool
+    flow: str
+    output_path: str
+
+    @staticmethod
+    def from_message(msg: dict[str, Any]) -> "Job":
+        try:
+            return Job(
+                id=str(msg["id"]),
+                prompt=str(msg.get("prompt", "")),
+                start_image=str(msg["start_image"]),
+                end_image=str(msg["end_image"]) if msg.get("end_image") else None,
+                width=int(msg["width"]),
+                height=int(msg["height"]),
+                fps=float(msg["fps"]),
+                num_frames=int(msg["num_frames"]),
+                seed=int(msg["seed"]),
+                generate_audio=bool(msg.get("generate_audio", True)),
+                flow=str(msg.get("flow", "pro")),
+                output_path=str(msg["output_path"]),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise JobInputError(f"malformed job message: {err!r}") from err
+
+
+@dataclass
+class JobContext:
+    job: Job
+    cancel: threading.Event
+    progress: Callable[[str, int, int], None]
+    log: Callable[[str, str], None]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise JobCancelled()
+
+
+def _resolve_device(torch, name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _resolve_dtype(torch, name: str, device: str):
+    if name == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+             "fp32": torch.float32, "float32": torch.float32}
+    if name not in table:
+        raise ValueError(f"unknown dtype {name!r}; use auto, bf16, fp16 or fp32")
+    return table[name]
+
+
+def make_pipeline_class():
+    """LTX2ConditionPipeline with the end keyframe pinned to a pixel frame (the local-worker doc 3.3)."""
+    from diffusers import LTX2ConditionPipeline
+
+    class LTXWorkerPipeline(LTX2ConditionPipeline):
+        # Pixel frame for appended keyframe conditions, set per call to N-1. diffusers reads the condition
+        # index as a latent index and would put index=-1 at pixel F-8; the reference uses the last frame.
+        keyframe_pixel_index: int | None = None
+
+        def _prepare_keyframe_coords(self, **kw):
+            if self.keyframe_pixel_index is not None:
+                kw["pixel_frame_idx"] = self.keyframe_pixel_index
+            return super()._prepare_keyframe_coords(**kw)
+
+    return LTXWorkerPipeline
+
+
+def fresh_scheduler(base_config: dict[str, Any]):
+    """A scheduler that uses the sigma lists exactly as given: no dynamic shift, static shift 1, no stretch."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler.from_config(
+        base_config,
+        use_dynamic_shifting=False,
+        shift=1.0,
+        shift_terminal=None,
+        use_karras_sigmas=False,
+        use_exponential_sigmas=False,
+        use_beta_sigmas=False,
+        invert_sigmas=False,
+        stochastic_sampling=False,
+    )
+
+
+def prepare_condition_image(path: str, width: int, height: int, grid_width: int, grid_height: int):
+    """Cover-resizes the image to the exact output size (centre crop) and edge-pads it to the grid, so the
+    delivered frames keep the input's framing; the padding falls in the margin that is cropped away."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            rgb = im.convert("RGB")
+    except Exception as err:  # noqa: BLE001 - any decoding failure is the input's fault
+        raise JobInputError(f"cannot read image {path}: {err}") from err
+    fitted = ImageOps.fit(rgb, (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+    arr = np.asarray(fitted, dtype=np.uint8)
+    left = (grid_width - width) // 2
+    top = (grid_height - height) // 2
+    padded = np.pad(arr, ((top, grid_height - height - top), (left, grid_width - width - left), (0, 0)), mode="edge")
+    return Image.fromarray(padded, "RGB")
+
+
+class LtxRunner:
+    """Holds the resident pipelines and runs jobs on them."""
+
+    def __init__(self, opts: WorkerOptions, log: Callable[[str, str], None]):
+        import torch
+
+        self.torch = torch
+        self.opts = opts
+        self.log = log
+        self.device = _resolve_device(torch, opts.device)
+        self.dtype = _resolve_dtype(torch, opts.dtype, self.device)
+        self._prompt_cache: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._active_offload_flow: str | None = None
+        self.load_seconds = 0.0
+        self._load()
+
+    # ---- loading ---------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        torch = self.torch
+        from diffusers.pipelines.ltx2 import LTX2LatentUpsamplePipeline, LTX2LatentUpsamplerModel
+
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.disable_progress_bar()
+        started = time.perf_counter()
+        model_dir = Path(self.opts.model_dir)
+        if not (model_dir / "model_index.json").is_file():
+            raise FileNotFoundError(
+                f"{model_dir} is not a Diffusers-format LTX-2.3 pipeline (no model_index.json); see docs/ltx-engine.md"
+            )
+        upsampler_dir = model_dir / "latent_upsampler"
+        if not (upsampler_dir / "config.json").is_file():
+            raise FileNotFoundError(f"x2 latent upsampler not found at {upsampler_dir}; see docs/ltx-engine.md")
+
+        cls = make_pipeline_class()
+        kw = dict(dtype=self.dtype, local_files_only=True)
+        self.pipe = cls.from_pretrained(str(model_dir), **kw)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.base_scheduler_config = dict(self.pipe.scheduler.config)
+        upsampler = LTX2LatentUpsamplerModel.from_pretrained(str(upsampler_dir), **kw)
+        self.upsample_pipe = LTX2LatentUpsamplePipeline(vae=self.pipe.vae, latent_upsampler=upsampler)
+        self.upsample_pipe.set_progress_bar_config(disable=True)
+
+        # Optional distilled LoRA (pro flow stage 2) and distilled transformer (fast flow).
+        self.has_lora = False
+        lora_dir = model_dir / "distilled_lora"
+        lora_files = sorted(lora_dir.glob("*.safetensors")) if lora_dir.is_dir() else []
+        if lora_files:
+            self.pipe.load_lora_weights(str(lora_dir), weight_name=lora_files[0].name, adapter_name=DISTILLED_LORA_ADAPTER)
+            self.has_lora = True
+        self.fast_pipe = None
+        distilled_dir = model_dir / "distilled" / "transformer"
+        if (distilled_dir / "config.json").is_file():
+            from diffusers import LTX2VideoTransformer3DModel
+
+            distilled = LTX2VideoTransformer3DModel.from_pretrained(str(distilled_dir), **kw)
+            components = dict(self.pipe.components)
+            components["transformer"] = distilled
+            self.fast_pipe = cls(**components)
+            self.fast_pipe.set_progress_bar_config(disable=True)
+
+        if self.opts.offload == "none" or self.device == "cpu":
+            if self.opts.offload != "none":
+                self.log("WARN", f"LTX_OFFLOAD={self.opts.offload} ignored on the CPU")
+            self.pipe.to(self.device)
+            upsampler.to(self.device)
+            if self.fast_pipe is not None:
+                self.fast_pipe.to(self.device)
+        elif self.opts.offload not in ("model", "sequential"):
+            raise ValueError(f"unknown offload mode {self.opts.offload!r}; use none, model or sequential")
+        else:
+            self.upsample_pipe.enable_model_cpu_offload(device=self.device)
+
+        num_layers = int(self.pipe.transformer.config.num_layers)
+        # STG perturbs block 28 of 48 in the reference; small test models use their last block.
+        self.stg_blocks = [28] if num_layers > 28 else [num_layers - 1]
+        self.load_seconds = time.perf_counter() - started
+
+    def describe(self) -> dict[str, Any]:
+        import diffusers
+        import transformers
+
+        flows = ["pro"]
+        if self.fast_pipe is not None or self.has_lora:
+            flows.append("fast")
+        return {
+            "device": self.device,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "offload": self.opts.offload,
+            "flows": flows,
+            "distilled_lora": self.has_lora,
+            "distilled_transformer": self.fast_pipe is not None,
+            "load_seconds": round(self.load_seconds, 3),
+            "versions": {
+                "torch": self.torch.__version__,
+                "diffusers": diffusers.__version__,
+                "transformers": transformers.__version__,
+            },
+        }
+
+    # ---- per-job state ---------------------------------------------------------------------------
+
+    def reset_state(self) -> None:
+        """Undoes anything a previous (possibly failed or cancelled) job left changed."""
+        for pipe in (self.pipe, self.fast_pipe):
+            if pipe is None:
+                continue
+            pipe.scheduler = fresh_scheduler(self.base_scheduler_config)
+            pipe.keyframe_pixel_index = None
+            pipe._interrupt = False
+        if self.has_lora:
+            self.pipe.disable_lora()
+
+    def _pipe_for(self, flow: str):
+        if flow == "fast" and self.fast_pipe is not None:
+            pipe = self.fast_pipe
+        elif flow == "fast" and not self.has_lora:
+            raise JobInputError("the fast flow needs the distilled transformer or the distilled LoRA (see docs/ltx-engine.md)")
+        else:
+            pipe = self.pipe
+        if self.device != "cpu" and self.opts.offload in ("model", "sequential") and self._active_offload_flow != flow:
+            # Shared components carry one set of offload hooks: re-attach them for the pipeline in use.
+            if self.opts.offload == "model":
+                pipe.enable_model_cpu_offload(device=self.device)
+            else:
+                pipe.enable_sequential_cpu_offload(device=self.device)
+            self._active_offload_flow = flow
+        return pipe
+
+    def _prompt_embeds(self, pipe, text: str):
+        key = text.strip()
+        hit = self._prompt_cache.get(key)
+        if hit is not None:
+            self._prompt_cache.move_to_end(key)
+            return hit, True
+        with self.torch.no_grad():
+            embeds, mask, _, _ = pipe.encode_prompt(
+                prompt=key,
+                do_classifier_free_guidance=False,
+                max_sequence_length=self.opts.max_sequence_length,
+                device=self.device if self.opts.offload == "none" else None,
+            )
+        value = (embeds.detach(), mask.detach())
+        self._prompt_cache[key] = value
+        while len(self._prompt_cache) > PROMPT_CACHE_SIZE:
+            self._prompt_cache.popitem(last=False)
+        return value, False
+
+    # ---- the job ---------------------------------------------------------------------------------
+
+    def run(self, ctx: JobContext) -> dict[str, Any]:
+        torch = self.torch
+        job = ctx.job
+        t_job = time.perf_counter()
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        self.reset_state()
+        try:
+            result = self._run(ctx)
+        finally:
+            self.reset_state()
+            if self.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+            gc.collect()
+        ctx.timings["total"] = time.perf_counter() - t_job
+        metrics: dict[str, Any] = {"timings": {k: round(v, 4) for k, v in ctx.timings.items()}, **result}
+        if self.device.startswith("cuda"):
+            metrics["peak_gpu_memory_bytes"] = int(torch.cuda.max_memory_allocated())
+        else:
+            metrics["peak_gpu_memory_bytes"] = None
+        metrics["peak_rss_bytes"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+        return metrics
+
+    def _timed(self, ctx: JobContext, name: str, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            ctx.timings[name] = ctx.timings.get(name, 0.0) + time.perf_counter() - t
+
+    def _run(self, ctx: JobContext) -> dict[str, Any]:
+        torch = self.torch
+        from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+
+        job = ctx.job
+        try:
+            if job.fps <= 0:
+                raise P.PlanError(f"fps must be positive, got {job.fps}")
+            frames_model = P.model_frame_count(job.num_frames)
+            size = P.size_plan(job.width, job.height)
+            flow = P.flow_plan(job.flow, self.opts.pro_stage1_steps)
+        except P.PlanError as err:
+            raise JobInputError(str(err)) from err
+        pipe = self._pipe_for(job.flow)
+        # The LoRA lives on the dev transformer only; the distilled transformer never gets it.
+        lora = self.has_lora and pipe is self.pipe
+        use_lora_stage1 = job.flow == "fast" and lora  # fast flow on dev weights + LoRA
+        if job.flow == "pro" and not self.has_lora:
+            ctx.log("WARN", "no distilled LoRA under LTX_MODEL_DIR/distilled_lora: stage 2 runs on the dev weights alone")
+        if use_lora_stage1:
+            ctx.log("WARN", "no distilled transformer: the fast flow runs the dev weights with the distilled LoRA at 1.0")
+
+        start = prepare_condition_image(job.start_image, job.width, job.height, size.grid_width, size.grid_height)
+        end = (
+            prepare_condition_image(job.end_image, job.width, job.height, size.grid_width, size.grid_height)
+            if job.end_image
+            else None
+        )
+        conditions = [LTX2VideoCondition(frames=start, index=0, strength=1.0)]
+        if end is not None:
+            conditions.append(LTX2VideoCondition(frames=end, index=-1, strength=1.0))
+        pipe.keyframe_pixel_index = P.keyframe_pixel_index(job.num_frames) if end is not None else None
+        ctx.log(
+            "INFO",
+            f"flow={flow.flow} grid={size.grid_width}x{size.grid_height} stage1={size.stage1_width}x{size.stage1_height} "
+            f"frames={frames_model}->{job.num_frames} fps={job.fps:g} steps={len(flow.stage1_sigmas)}+{len(flow.stage2_sigmas)} "
+            f"seed={job.seed}",
+        )
+
+        # Prompt embeddings (cached by text; Gemma is the expensive part).
+        ctx.progress("encode-prompt", 0, 1)
+        (pos, pos_mask), hit = self._timed(ctx, "encode_prompt", lambda: self._prompt_embeds(pipe, job.prompt))
+        neg = neg_mask = None
+        if flow.guided_stage1:
+            (neg, neg_mask), _ = self._timed(ctx, "encode_prompt", lambda: self._prompt_embeds(pipe, P.DEFAULT_NEGATIVE_PROMPT))
+        ctx.log("INFO", f"prompt embeddings {'from cache' if hit else 'encoded'}")
+        ctx.progress("encode-prompt", 1, 1)
+        ctx.check_cancel()
+
+        def step_callback(stage: str, total: int):
+            def cb(_pipe, i, _t, _kwargs):
+                ctx.progress(stage, i + 1, total)
+                ctx.check_cancel()
+                return {}
+
+            return cb
+
+        if lora:
+            if use_lora_stage1:
+                pipe.enable_lora()
+                pipe.set_adapters([DISTILLED_LORA_ADAPTER], [1.0])
+            else:
+                pipe.disable_lora()
+        common = dict(
+            conditions=conditions,
+            prompt_embeds=pos,
+            prompt_attention_mask=pos_mask,
+            num_frames=frames_model,
+            frame_rate=float(job.fps),
+            spatio_temporal_guidance_blocks=self.stg_blocks,
+            return_dict=False,
+            output_type="latent",
+        )
+        # Stage 1: half the grid.
+        n1 = len(flow.stage1_sigmas)
+        ctx.progress("denoise-1", 0, n1)
+        guidance = PRO_GUIDANCE if flow.guided_stage1 else NO_GUIDANCE
+        extra1 = dict(negative_prompt_embeds=neg, negative_prompt_attention_mask=neg_mask) if flow.guided_stage1 else {}
+        with torch.no_grad():
+            video_lat, audio_lat1 = self._timed(ctx, "stage1", lambda: pipe(
+                **common,
+                **extra1,
+                **guidance,
+                height=size.stage1_height,
+                width=size.stage1_width,
+                num_inference_steps=n1,
+                sigmas=flow.stage1_sigmas,
+                generator=torch.Generator("cpu").manual_seed(job.seed),
+                callback_on_step_end=step_callback("denoise-1", n1),
+            ))
+        ctx.check_cancel()
+
+        ctx.progress("upsample", 0, 1)
+        with torch.no_grad():
+            up_lat = self._timed(ctx, "upsample", lambda: self.upsample_pipe(
+                latents=video_lat, output_type="latent", return_dict=False
+            )[0])
+        ctx.progress("upsample", 1, 1)
+        ctx.check_cancel()
+
+        # Stage 2: the full grid, distilled sigmas, no guidance; LoRA on for the pro flow.
+        if lora:
+            pipe.enable_lora()
+            pipe.set_adapters([DISTILLED_LORA_ADAPTER], [1.0 if use_lora_stage1 else DISTILLED_LORA_STRENGTH])
+        pipe.scheduler = fresh_scheduler(self.base_scheduler_config)
+        n2 = len(flow.stage2_sigmas)
+        ctx.progress("denoise-2", 0, n2)
+        with torch.no_grad():
+            video_lat2, audio_lat2 = self._timed(ctx, "stage2", lambda: pipe(
+                **common,
+                **NO_GUIDANCE,
+                height=size.grid_height,
+                width=size.grid_width,
+                latents=up_lat,
+                audio_latents=audio_lat1,
+                num_inference_steps=n2,
+                sigmas=flow.stage2_sigmas,
+                noise_scale=P.STAGE2_NOISE_SCALE,
+                generator=torch.Generator("cpu").manual_seed(job.seed + 1),
+                callback_on_step_end=step_callback("denoise-2", n2),
+            ))
+        if lora:
+            pipe.disable_lora()
+        ctx.check_cancel()
+        del video_lat, up_lat
+
+        # Decode video; decode audio on a side thread while the video is encoded.
+        ctx.progress("decode", 0, 1)
+        frames = self._timed(ctx, "decode_video", lambda: self._decode_video(pipe, video_lat2))
+        del video_lat2
+        frames = frames[: job.num_frames, size.crop_top : size.crop_top + job.height, size.crop_left : size.crop_left + job.width]
+        if frames.shape[0] != job.num_frames:
+            raise RuntimeError(f"decoder returned {frames.shape[0]} frames, expected at least {job.num_frames}")
+        ctx.progress("decode", 1, 1)
+        ctx.check_cancel()
+
+        audio_getter = None
+        audio_info: dict[str, Any] = {}
+        if job.generate_audio:
+            audio_lat = audio_lat1 if flow.audio_from_stage == 1 else audio_lat2
+            audio_getter = self._audio_in_background(pipe, audio_lat, job, ctx, audio_info)
+        ctx.progress("encode", 0, 1)
+        Path(job.output_path).parent.mkdir(parents=True, exist_ok=True)
+        written = self._timed(
+            ctx,
+            "encode_mp4",
+            lambda: write_mp4(job.output_path, iter(frames), job.fps, job.width, job.height, audio_getter),
+        )
+        ctx.progress("encode", 1, 1)
+        return {"frames_generated": frames_model, "frames_written": written, "prompt_cache_hit": int(hit), **audio_info}
+
+    def _decode_video(self, pipe, latents) -> np.ndarray:
+        torch = self.torch
+        vae = pipe.vae
+        if self.device != "cpu":
+            h, w = latents.shape[-2] * pipe.vae_spatial_compression_ratio, latents.shape[-1] * pipe.vae_spatial_compression_ratio
+            if h * w >= 1920 * 1088:
+                vae.enable_tiling()
+            else:
+                vae.disable_tiling()
+        with torch.no_grad():
+            lat = latents.to(device=vae.device if self.opts.offload == "none" else self.device, dtype=vae.dtype)
+            timestep = None
+            if vae.config.timestep_conditioning:
+                timestep = torch.zeros(lat.shape[0], device=lat.device, dtype=lat.dtype)
+            video = vae.decode(lat, timestep, return_dict=False)[0]  # (B, C, F, H, W) in [-1, 1]
+        video = video[0].float().clamp(-1, 1).permute(1, 2, 3, 0)
+        return ((video + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+    def _audio_in_background(self, pipe, audio_lat, job: Job, ctx: JobContext, info: dict[str, Any]):
+        torch = self.torch
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            t = time.perf_counter()
+            try:
+                with torch.no_grad():
+                    lat = audio_lat.to(device=pipe.audio_vae.device if self.opts.offload == "none" else self.device,
+                                       dtype=pipe.audio_vae.dtype)
+                    mel = pipe.audio_vae.decode(lat, return_dict=False)[0]
+                    wav = pipe.vocoder(mel)
+                rate = int(getattr(pipe.vocoder.config, "output_sampling_rate", P.AUDIO_SAMPLE_RATE))
+                raw = wav.float().cpu().numpy()
+                info["audio_samples_decoded"] = int(raw.shape[-1])
+                info["audio_sample_rate_model"] = rate
+                box["audio"] = fit_audio(raw, rate, job.num_frames, job.fps)
+            except BaseException as err:  # noqa: BLE001 - re-raised on the encoding thread
+                box["error"] = err
+            finally:
+                ctx.timings["decode_audio"] = time.perf_counter() - t
+
+        thread = threading.Thread(target=work, name="audio-decode", daemon=True)
+        thread.start()
+
+        def get() -> np.ndarray:
+            thread.join()
+            if "error" in box:
+                raise box["error"]
+            return box["audio"]
+
+        return get
