@@ -163,4 +163,25 @@ describe("crash recovery", () => {
     await kill9(server);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }, 600_000);
+  it("on SIGTERM stops taking work, hands the running request back and exits; the next start completes it", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-sigterm-"));
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    let server = await startServer(dataDir, port);
+    const fal = falClient(base, KEY);
+    const id = (await fal.queue.submit(ENDPOINT, { input: await smallInput({ duration: 10 }) })).request_id;
+    for (let i = 0; i < 300 && (await statusOf(base, id)).status !== "IN_PROGRESS"; i++) await new Promise((r) => setTimeout(r, 50));
+    const exited = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)));
+    server.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    const db = openDb(dataDir);
+    const row = db.prepare("SELECT state FROM requests WHERE id = ?").get(id) as { state: string };
+    db.close();
+    expect(row.state).toBe("queued");
+    server = await startServer(dataDir, port);
+    const [done] = (await waitAll(base, [id], 120_000)).values();
+    expect(done.error).toBeUndefined();
+    await kill9(server);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }, 300_000);
 });
