@@ -77,6 +77,8 @@ export interface Config {
   ltxCancelGraceMs: number;
   /** Time allowed for the worker to load the model and answer ready, in ms. Default 900_000. */
   ltxStartupTimeoutMs: number;
+  /** The model generates at this fraction of the output size, then frames are upscaled to it (LTX_RENDER_SCALE, 0 < s <= 1). Default 1. */
+  ltxRenderScale: number;
   /** An identical submit (same key, endpoint, body, x-fal-* headers) within this many seconds returns the first request. 0 disables. Default 60. */
   dedupeWindowSeconds: number;
   /** Submits per key per minute before 429. Default 120. */
@@ -185,6 +187,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ltxThreads: env.LTX_THREADS ? int(env, "LTX_THREADS", 0) : undefined,
     ltxCancelGraceMs: int(env, "LTX_CANCEL_GRACE_MS", 5_000),
     ltxStartupTimeoutMs: int(env, "LTX_STARTUP_TIMEOUT_MS", 900_000),
+    ltxRenderScale: ((scale) => {
+      if (!(scale > 0 && scale <= 1)) throw new Error(`LTX_RENDER_SCALE must be a fraction in (0, 1] (e.g. 0.5: generate at half size, upscale), got ${JSON.stringify(env.LTX_RENDER_SCALE)}`);
+      return scale;
+    })(int(env, "LTX_RENDER_SCALE", 1)),
     dedupeWindowSeconds: int(env, "DEDUPE_WINDOW_SECONDS", 60),
     rateLimitPerMinute: int(env, "RATE_LIMIT_PER_MINUTE", 120),
     maxQueuedPerKey: int(env, "MAX_QUEUED_PER_KEY", 100),

@@ -11,20 +11,16 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createLtxEngine, type LtxEngine, type LtxEngineOptions } from "../src/engines/ltx/index.js";
-import { DEFAULT_PYTHON, PYTHON_DIR } from "../src/engines/ltx/paths.js";
 import type { EngineJob, EngineProgress, PreparedImage } from "../src/engines/types.js";
 import { CancelledError, EngineError, InfrastructureError, InputError } from "../src/errors.js";
 import { ffmpegBinary } from "../src/media/ffmpeg.js";
 import { probeVideo } from "../src/media/probe.js";
+import { RUN_LTX_TESTS, TINY_WORKER_ENV, buildTinyLtxModel, requireLtxVenv, warnIfLtxSkipped } from "./helpers/ltx-tiny-model.js";
 
 const run = promisify(execFile);
 const PRO = "fal-ai/ltx-2.3/image-to-video";
 const FAST = "fal-ai/ltx-2.3/image-to-video/fast";
-const venvReady = fs.existsSync(DEFAULT_PYTHON);
-const inCi = Boolean(process.env.CI);
-if (!venvReady && !inCi) {
-  console.warn(`[ltx-engine.test] SKIPPED: ${DEFAULT_PYTHON} is absent. Run \`npm run setup:ltx\` to run the LTX worker tests.`);
-}
+warnIfLtxSkipped("ltx-engine.test");
 
 let tmp: string;
 let modelDir: string;
@@ -46,7 +42,9 @@ function options(overrides: Partial<LtxEngineOptions> = {}): LtxEngineOptions {
     ltxThreads: 2,
     ltxCancelGraceMs: 4_000,
     ltxStartupTimeoutMs: 180_000,
-    workerEnv: { HF_HUB_OFFLINE: "1", OMP_NUM_THREADS: "2" },
+    ltxRenderScale: 1,
+    x264Preset: "veryfast",
+    workerEnv: { ...TINY_WORKER_ENV },
     ...overrides,
   };
 }
@@ -125,18 +123,11 @@ function expectOrderedProgress(progress: EngineProgress[], stage1Total: number) 
   expect(progress.filter((p) => p.stage === "denoise-1").map((p) => p.step)).toEqual([...Array(stage1Total + 1).keys()]);
 }
 
-describe.skipIf(!venvReady && !inCi)("ltx engine with the real worker on a tiny random model", () => {
+describe.skipIf(!RUN_LTX_TESTS)("ltx engine with the real worker on a tiny random model", () => {
   beforeAll(async () => {
-    if (!venvReady) {
-      throw new Error(`CI is set but ${DEFAULT_PYTHON} is missing: .ci/run must run \`npm run setup:ltx\` before the tests`);
-    }
+    requireLtxVenv();
     tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "ltx-engine-"));
-    modelDir = path.join(tmp, "tiny-model");
-    await run(DEFAULT_PYTHON, ["-m", "ltx_worker.tiny_model", modelDir], {
-      cwd: PYTHON_DIR,
-      env: { ...process.env, HF_HUB_OFFLINE: "1", PYTHONPATH: PYTHON_DIR, OMP_NUM_THREADS: "2" },
-      timeout: 170_000,
-    });
+    modelDir = await buildTinyLtxModel(path.join(tmp, "tiny-model"));
     startImage = await writePng(path.join(tmp, "start.png"), 160, 90, 1);
     endImage = await writePng(path.join(tmp, "end.png"), 160, 90, 2);
     engine = createLtxEngine(options());

@@ -53,21 +53,51 @@ def round_up(value: int, multiple: int) -> int:
 
 @dataclass(frozen=True)
 class SizePlan:
+    """Where the output lives on the model's grid. The model generates grid_width x grid_height (stage 1 at
+    half of it); the output is the region [crop_left, crop_left + render_width) x [crop_top, crop_top +
+    render_height) of the grid, resampled to width x height when render_scale < 1 (else cut out as is)."""
+
     width: int
     height: int
     grid_width: int
     grid_height: int
     stage1_width: int
     stage1_height: int
-    crop_left: int
-    crop_top: int
+    crop_left: float  # whole numbers when render_scale is 1
+    crop_top: float
+    render_scale: float = 1.0
+    render_width: float = 0.0  # width * render_scale: the output's footprint on the grid
+    render_height: float = 0.0
+
+    @property
+    def scaled(self) -> bool:
+        """True when the model generates at a fraction of the output size and frames are upscaled."""
+        return self.render_scale < 1.0
+
+    @property
+    def crop_box(self) -> tuple[float, float, float, float]:
+        """(left, top, right, bottom) of the output's region on the grid, in grid pixels."""
+        return (self.crop_left, self.crop_top, self.crop_left + self.render_width, self.crop_top + self.render_height)
 
 
-def size_plan(width: int, height: int, grid: int = VIDEO_GRID) -> SizePlan:
-    """Rounds the output size up to the grid, halves it for stage 1, and centres the crop back."""
+def _ceil(value: float) -> int:
+    # Tolerates float noise such as 1920 * 0.3 = 575.9999999999999.
+    return math.ceil(value - 1e-6)
+
+
+def size_plan(width: int, height: int, grid: int = VIDEO_GRID, render_scale: float = 1.0) -> SizePlan:
+    """Rounds the output size (times render_scale, LTX_RENDER_SCALE) up to the grid, halves it for stage 1,
+    and centres the output's region on the grid. At scale 1 the region is cut out pixel for pixel; below 1
+    it is a fractional box that the worker resamples up to exactly width x height, so the aspect ratio is
+    kept exactly (1920x1080 x 0.0625 = 120x67.5 -> grid 128x128, box (4, 30.25, 124, 97.75))."""
     if width < 2 or height < 2 or width % 2 or height % 2:
         raise PlanError(f"output size must be even and at least 2x2 (yuv420p), got {width}x{height}")
-    gw, gh = round_up(width, grid), round_up(height, grid)
+    if not (0.0 < render_scale <= 1.0) or not math.isfinite(render_scale):
+        raise PlanError(f"render_scale must be in (0, 1], got {render_scale}")
+    rw, rh = width * render_scale, height * render_scale
+    if render_scale == 1.0:
+        rw, rh = float(width), float(height)
+    gw, gh = round_up(max(1, _ceil(rw)), grid), round_up(max(1, _ceil(rh)), grid)
     return SizePlan(
         width=width,
         height=height,
@@ -75,8 +105,11 @@ def size_plan(width: int, height: int, grid: int = VIDEO_GRID) -> SizePlan:
         grid_height=gh,
         stage1_width=gw // 2,
         stage1_height=gh // 2,
-        crop_left=(gw - width) // 2,
-        crop_top=(gh - height) // 2,
+        crop_left=(gw - rw) / 2,
+        crop_top=(gh - rh) / 2,
+        render_scale=float(render_scale),
+        render_width=rw,
+        render_height=rh,
     )
 
 

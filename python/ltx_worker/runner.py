@@ -1,6 +1,7 @@
 # Loads LTX-2.3 once (diffusers, Diffusers-format weights on local disk) and runs one job at a time:
 # prompt embeddings from a cache, stage 1 at half the grid, x2 latent upsample, stage 2 at the grid,
-# decode, trim to N frames, centre-crop, encode. Recipe and fixes: the local-worker doc sections 2-4.
+# decode, trim to N frames, centre-crop (or upscale, below render scale 1), encode. Recipe and fixes:
+# the local-worker doc sections 2-4.
 from __future__ import annotations
 
 import gc
@@ -15,7 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from . import plan as P
-from .encode import fit_audio, write_mp4
+from .encode import VIDEO_PRESET, X264_PRESETS, fit_audio, write_mp4
+from .frames import ImageReadError, condition_image, output_frames
 
 # Stage-2 strength of the distilled LoRA in the pro flow (Lightricks' README value; the CLI default is 1.0).
 DISTILLED_LORA_STRENGTH = 0.8
@@ -76,9 +78,16 @@ class Job:
     generate_audio: bool
     flow: str
     output_path: str
+    # Fraction of the output size the model generates at (LTX_RENDER_SCALE); frames are upscaled after.
+    render_scale: float = 1.0
+    # libx264 preset of the MP4 (X264_PRESET); the reference's veryfast by default.
+    x264_preset: str = VIDEO_PRESET
 
     @staticmethod
     def from_message(msg: dict[str, Any]) -> "Job":
+        preset = str(msg.get("x264_preset") or VIDEO_PRESET)
+        if preset not in X264_PRESETS:
+            raise JobInputError(f"unknown x264 preset {preset!r}; expected one of {', '.join(X264_PRESETS)}")
         try:
             return Job(
                 id=str(msg["id"]),
@@ -93,6 +102,8 @@ class Job:
                 generate_audio=bool(msg.get("generate_audio", True)),
                 flow=str(msg.get("flow", "pro")),
                 output_path=str(msg["output_path"]),
+                render_scale=float(msg.get("render_scale", 1.0)),
+                x264_preset=preset,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise JobInputError(f"malformed job message: {err!r}") from err
@@ -161,23 +172,12 @@ def fresh_scheduler(base_config: dict[str, Any]):
     )
 
 
-def prepare_condition_image(path: str, width: int, height: int, grid_width: int, grid_height: int):
-    """Cover-resizes the image to the exact output size (centre crop) and edge-pads it to the grid, so the
-    delivered frames keep the input's framing; the padding falls in the margin that is cropped away."""
-    from PIL import Image, ImageOps
-
+def prepare_condition_image(path: str, size: P.SizePlan):
+    """The condition image on the model's grid (frames.condition_image); unreadable images are input errors."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            rgb = im.convert("RGB")
-    except Exception as err:  # noqa: BLE001 - any decoding failure is the input's fault
-        raise JobInputError(f"cannot read image {path}: {err}") from err
-    fitted = ImageOps.fit(rgb, (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-    arr = np.asarray(fitted, dtype=np.uint8)
-    left = (grid_width - width) // 2
-    top = (grid_height - height) // 2
-    padded = np.pad(arr, ((top, grid_height - height - top), (left, grid_width - width - left), (0, 0)), mode="edge")
-    return Image.fromarray(padded, "RGB")
+        return condition_image(path, size)
+    except ImageReadError as err:
+        raise JobInputError(str(err)) from err
 
 
 class LtxRunner:
@@ -370,7 +370,7 @@ class LtxRunner:
             if job.fps <= 0:
                 raise P.PlanError(f"fps must be positive, got {job.fps}")
             frames_model = P.model_frame_count(job.num_frames)
-            size = P.size_plan(job.width, job.height)
+            size = P.size_plan(job.width, job.height, render_scale=job.render_scale)
             flow = P.flow_plan(job.flow, self.opts.pro_stage1_steps)
         except P.PlanError as err:
             raise JobInputError(str(err)) from err
@@ -383,12 +383,8 @@ class LtxRunner:
         if use_lora_stage1:
             ctx.log("WARN", "no distilled transformer: the fast flow runs the dev weights with the distilled LoRA at 1.0")
 
-        start = prepare_condition_image(job.start_image, job.width, job.height, size.grid_width, size.grid_height)
-        end = (
-            prepare_condition_image(job.end_image, job.width, job.height, size.grid_width, size.grid_height)
-            if job.end_image
-            else None
-        )
+        start = prepare_condition_image(job.start_image, size)
+        end = prepare_condition_image(job.end_image, size) if job.end_image else None
         conditions = [LTX2VideoCondition(frames=start, index=0, strength=1.0)]
         if end is not None:
             conditions.append(LTX2VideoCondition(frames=end, index=-1, strength=1.0))
@@ -399,6 +395,12 @@ class LtxRunner:
             f"frames={frames_model}->{job.num_frames} fps={job.fps:g} steps={len(flow.stage1_sigmas)}+{len(flow.stage2_sigmas)} "
             f"seed={job.seed}",
         )
+        if size.scaled:
+            ctx.log(
+                "INFO",
+                f"render scale {size.render_scale:g}: the model generates {size.render_width:g}x{size.render_height:g} "
+                f"of the grid, upscaled to {job.width}x{job.height} before encoding",
+            )
 
         # Prompt embeddings (cached by text; Gemma is the expensive part).
         ctx.progress("encode-prompt", 0, 1)
@@ -491,9 +493,8 @@ class LtxRunner:
         ctx.progress("decode", 0, 1)
         frames = self._timed(ctx, "decode_video", lambda: self._decode_video(pipe, video_lat2))
         del video_lat2
-        frames = frames[: job.num_frames, size.crop_top : size.crop_top + job.height, size.crop_left : size.crop_left + job.width]
-        if frames.shape[0] != job.num_frames:
-            raise RuntimeError(f"decoder returned {frames.shape[0]} frames, expected at least {job.num_frames}")
+        # Cut out (or, below render scale 1, upscale) each frame lazily while encoding; cancellable per frame.
+        out_frames = output_frames(frames, size, job.num_frames, ctx.check_cancel)
         ctx.progress("decode", 1, 1)
         ctx.check_cancel()
 
@@ -507,7 +508,7 @@ class LtxRunner:
         written = self._timed(
             ctx,
             "encode_mp4",
-            lambda: write_mp4(job.output_path, iter(frames), job.fps, job.width, job.height, audio_getter),
+            lambda: write_mp4(job.output_path, out_frames, job.fps, job.width, job.height, audio_getter, job.x264_preset),
         )
         ctx.progress("encode", 1, 1)
         return {"frames_generated": frames_model, "frames_written": written, "prompt_cache_hit": int(hit), **audio_info}

@@ -23,6 +23,8 @@ export type LtxEngineOptions = Pick<
   | "ltxThreads"
   | "ltxCancelGraceMs"
   | "ltxStartupTimeoutMs"
+  | "ltxRenderScale"
+  | "x264Preset"
 > & {
   /** Extra environment for the worker process (tests set HF_HUB_OFFLINE, thread counts). */
   workerEnv?: NodeJS.ProcessEnv;
@@ -149,6 +151,8 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
       generate_audio: job.generateAudio,
       flow,
       output_path: job.outputPath,
+      render_scale: opts.ltxRenderScale,
+      x264_preset: opts.x264Preset,
     };
 
     return await new Promise<EngineResult>((resolve, reject) => {

@@ -18,6 +18,10 @@ export interface WorkerJobMessage {
   generate_audio: boolean;
   flow: LtxFlow;
   output_path: string;
+  /** LTX_RENDER_SCALE: the model generates at this fraction of width x height, then frames are upscaled to it. */
+  render_scale: number;
+  /** X264_PRESET: libx264 preset of the MP4 (veryfast, the reference's, unless set). */
+  x264_preset: string;
 }
 
 export type ToWorker = WorkerJobMessage | { type: "cancel"; id: string } | { type: "shutdown" };
