@@ -61,19 +61,17 @@ export function filtergraphValue(value: string): string {
 }
 
 /**
- * x264 options that bound the encoder's memory, which grows with frames in flight: about 35 MB per frame
- * at 2160p. Measured on this project's 2-core machine, ffmpeg peak RSS at 2160p: default veryfast 900 MB;
- * with the options below 383 MB (file size within 1 % at CRF 19, CPU time lower). `sync-lookahead=0`
- * never changes the output. Above 1440p: two sliced threads (no frame-thread delay), rc-lookahead 2 and
- * one B-frame. Threads are capped at every size so the job stays under 600 MB on any machine; the values
- * are fixed per machine, so output stays reproducible.
+ * x264 options that bound the encoder's memory, which grows with frames in flight (about 35 MB per frame
+ * at 2160p). Measured on this project's 2-core machine, ffmpeg peak RSS at 2160p: default veryfast
+ * 900 MB; with the options used above 1080p 383 MB (two sliced threads, so no frame-thread delay;
+ * rc-lookahead 2; one B-frame), with a file within 1 % of the default's size at CRF 19 and less CPU.
+ * `sync-lookahead=0` never changes the output. Threads are capped at every size so that a job stays under
+ * 600 MB on any machine; the values are fixed per machine, so output stays reproducible.
  */
 export function x264MemoryParams(width: number, height: number, cpus = os.availableParallelism()): string {
-  const pixels = width * height;
+  if (width * height > 1920 * 1088) return "sliced-threads=1:threads=2:sync-lookahead=0:rc-lookahead=2:bframes=1";
   const autoThreads = Math.max(1, Math.floor((cpus * 3) / 2));
-  if (pixels > 2560 * 1440) return "sliced-threads=1:threads=2:sync-lookahead=0:rc-lookahead=2:bframes=1";
-  const cap = pixels > 1920 * 1088 ? 3 : 6;
-  return `threads=${Math.min(autoThreads, cap)}:sync-lookahead=0`;
+  return `threads=${Math.min(autoThreads, 6)}:sync-lookahead=0`;
 }
 
 /** The ffmpeg arguments for the settings: frames on stdin, MP4 out (H.264 High, yuv420p, BT.709, faststart, bit-exact). */

@@ -1,3 +1,5 @@
+// Unit tests of the audio bed: ambience chosen from the prompt, the BS.1770 meter against a calibrated
+// sine, and every bed at -20 LUFS, unclipped, faded, stereo, exactly as long as asked and seed-reproducible.
 import { describe, expect, it } from "vitest";
 import { AUDIO_SAMPLE_RATE, chooseAmbience, integratedLoudness, PEAK_CEILING, synthesizeAudioBed, type AmbienceKind } from "./audio.js";
 

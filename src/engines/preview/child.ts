@@ -14,6 +14,10 @@ export type FromChild =
   | { type: "done"; metrics: Record<string, number | string> }
   | { type: "error"; message: string };
 
+// glibc read these when this process started (see CHILD_MALLOC_ENV); ffmpeg must not inherit them.
+delete process.env.MALLOC_MMAP_THRESHOLD_;
+delete process.env.MALLOC_ARENA_MAX;
+
 if (!process.send) {
   console.error("preview child must be started with an IPC channel (child_process.fork)");
   process.exit(2);

@@ -8,7 +8,7 @@ import type { CameraMotion } from "../../endpoints.js";
 import { peakRssOf, startEncoder, wavFile, type EncoderStats, type FrameEncoder } from "../../media/encoder.js";
 import { AUDIO_SAMPLE_RATE, synthesizeAudioBed } from "./audio.js";
 import { chooseMotion, MAX_ZOOM, planMotion, type FramePlan, type MotionKind } from "./motion.js";
-import { blendInto, blendMasked, rgbToYuv, ViewSampler, yuv420Layout, type View, type YuvImage } from "./sampler.js";
+import { blendInto, blendRadial, radialWeights, rgbToYuv, ViewSampler, yuv420Layout, type RadialWeights, type View, type YuvImage } from "./sampler.js";
 import { createSimdKernels, simdCapacity, type SimdKernels } from "./simd.js";
 import { SimdViewSampler, simdSamplerScratchBytes, type FrameSampler } from "./simd-sampler.js";
 
@@ -41,69 +41,78 @@ export interface RenderHooks {
   log(level: "DEBUG" | "INFO" | "WARN" | "ERROR", message: string): void;
 }
 
-/** A picture whose header has been read and whose decode is under way on sharp's threads. */
+/** A picture whose header has been read; `start()` begins the decode on sharp's threads. */
 export interface PendingImage {
-  /** Working size (even numbers), at most MAX_ZOOM x the output size. */
+  /** Working size (even numbers), at most MAX_ZOOM x the output size (times `scale`). */
   width: number;
   height: number;
+  /** Starts decoding (once); the promise resolves to packed RGB at the working size. */
+  start(): Promise<Uint8Array>;
   /** Waits for the pixels and converts them to YUV planes in memory from `alloc`. */
   finish(alloc?: (bytes: number) => Uint8Array): Promise<YuvImage>;
 }
 
+export interface WorkingImageOptions {
+  /** Gaussian blur applied after resizing (the defocused copy for the focus pull). */
+  blurSigma?: number;
+  /** Fraction of the usual working size; a blurred copy needs no more than half. Default 1. */
+  scale?: number;
+}
+
 /**
- * Starts loading an image cover-cropped to the output's aspect ratio at up to MAX_ZOOM x the output size.
- * Resolves after reading the header only; the decode runs on sharp's threads meanwhile, so the caller
- * can do other work on this one.
+ * Reads an image's header and plans its working copy: cover-cropped to the output's aspect ratio at up
+ * to MAX_ZOOM x the output size. Decoding waits for `start()` (or `finish()`), so that several pictures
+ * can be decoded one after the other and never hold their full-size pixels at the same time.
  */
-export async function startWorkingImage(file: string, width: number, height: number, opts: { blurSigma?: number } = {}): Promise<PendingImage> {
+export async function planWorkingImage(file: string, width: number, height: number, opts: WorkingImageOptions = {}): Promise<PendingImage> {
   const meta = await sharp(file).metadata();
   const sw = meta.autoOrient?.width ?? meta.width ?? width;
   const sh = meta.autoOrient?.height ?? meta.height ?? height;
   // Width of the cover crop in source pixels; never work above MAX_ZOOM x output (wasted memory and time).
   const cropWidth = Math.min(sw, (sh * width) / height);
-  const scale = Math.min(MAX_ZOOM, cropWidth / width);
+  const scale = Math.min(MAX_ZOOM, cropWidth / width) * (opts.scale ?? 1);
   const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
   const ww = even(width * scale);
   const wh = even(height * scale);
-  let pipeline = sharp(file, { sequentialRead: true })
-    .resize(ww, wh, { fit: "cover", position: "centre", kernel: "lanczos3" })
-    .flatten({ background: "#000000" })
-    .toColourspace("srgb");
-  if (opts.blurSigma) pipeline = pipeline.blur(opts.blurSigma);
-  const decoded = pipeline.raw().toBuffer({ resolveWithObject: true });
-  // Avoid an unhandled rejection if the caller fails before awaiting.
-  decoded.catch(() => {});
+  let decoded: Promise<Uint8Array> | undefined;
+  const start = () => {
+    if (!decoded) {
+      let pipeline = sharp(file, { sequentialRead: true })
+        .resize(ww, wh, { fit: "cover", position: "centre", kernel: "lanczos3" })
+        .flatten({ background: "#000000" })
+        .toColourspace("srgb");
+      if (opts.blurSigma) pipeline = pipeline.blur(opts.blurSigma);
+      decoded = pipeline
+        .raw()
+        .toBuffer({ resolveWithObject: true })
+        .then(({ data, info }) => {
+          if (info.channels !== 3 || info.width !== ww || info.height !== wh) {
+            throw new Error(`unexpected decoded image ${info.width}x${info.height}x${info.channels}, wanted ${ww}x${wh}x3`);
+          }
+          return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        });
+      // Avoid an unhandled rejection if the caller fails before awaiting.
+      decoded.catch(() => {});
+    }
+    return decoded;
+  };
   return {
     width: ww,
     height: wh,
+    start,
     async finish(alloc) {
-      const { data, info } = await decoded;
-      if (info.channels !== 3 || info.width !== ww || info.height !== wh) {
-        throw new Error(`unexpected decoded image ${info.width}x${info.height}x${info.channels}, wanted ${ww}x${wh}x3`);
-      }
-      return rgbToYuv(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), ww, wh, alloc);
+      const yuv = rgbToYuv(await start(), ww, wh, alloc);
+      // Let the decoded RGB go (tens of MB at 2160p); this picture is converted once.
+      decoded = Promise.reject(new Error(`${file} was already converted`));
+      decoded.catch(() => {});
+      return yuv;
     },
   };
 }
 
-/** Loads an image as YUV planes for sampling (see startWorkingImage). */
-export async function loadWorkingImage(file: string, width: number, height: number, opts: { blurSigma?: number } = {}): Promise<YuvImage> {
-  return (await startWorkingImage(file, width, height, opts)).finish();
-}
-
-/** Per-pixel weight of the focus pull: 0 in the middle (the subject stays sharp), 255 in the corners. */
-function radialMask(width: number, height: number, stepX: number, stepY: number, originX: number, originY: number, outW: number, outH: number): Uint8Array {
-  const mask = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++) {
-    const ny = (originY + y * stepY) / outH - 0.5;
-    for (let x = 0; x < width; x++) {
-      const nx = (originX + x * stepX) / outW - 0.5;
-      const r = Math.sqrt(nx * nx + ny * ny) / Math.SQRT1_2;
-      const t = Math.min(1, Math.max(0, (r - 0.25) / 0.55));
-      mask[y * width + x] = Math.round(255 * t * t * (3 - 2 * t));
-    }
-  }
-  return mask;
+/** Loads an image as YUV planes for sampling (see planWorkingImage). */
+export async function loadWorkingImage(file: string, width: number, height: number, opts: WorkingImageOptions = {}): Promise<YuvImage> {
+  return (await planWorkingImage(file, width, height, opts)).finish();
 }
 
 function sameView(a: View, b: View): boolean {
@@ -118,8 +127,8 @@ function samePlan(a: FramePlan, b: FramePlan): boolean {
 export interface ClipImages {
   start: YuvImage;
   end?: YuvImage;
+  /** Defocused copy of the start picture, for the focus pull. */
   startBlur?: YuvImage;
-  endBlur?: YuvImage;
 }
 
 /**
@@ -138,10 +147,9 @@ export class FrameRenderer {
   private readonly start: FrameSampler;
   private readonly end?: FrameSampler;
   private readonly startBlur?: FrameSampler;
-  private readonly endBlur?: FrameSampler;
   private readonly scratch?: Uint8Array;
-  private readonly scratch2?: Uint8Array;
-  private mask?: Uint8Array;
+  /** Radial weights of the focus pull for luma and chroma planes. */
+  private focus?: { luma: RadialWeights; chroma: RadialWeights };
   private lastPlan?: FramePlan;
   private lastFrame?: Uint8Array;
 
@@ -159,24 +167,23 @@ export class FrameRenderer {
     this.start = sampler(images.start);
     if (images.end) this.end = sampler(images.end);
     if (images.startBlur) this.startBlur = sampler(images.startBlur);
-    if (images.endBlur) this.endBlur = sampler(images.endBlur);
     const layout = yuv420Layout(width, height);
     this.frameSize = layout.frameSize;
     const alloc = (n: number) => (k ? k.alloc(n) : new Uint8Array(n));
     this.frames = Array.from({ length: opts.framePool }, () => alloc(layout.frameSize));
     if (images.end || images.startBlur) this.scratch = alloc(layout.frameSize);
-    if (images.end && images.endBlur) this.scratch2 = alloc(layout.frameSize);
     this.kernels = k;
     if (images.startBlur) {
-      const y = radialMask(width, height, 1, 1, 0.5, 0.5, width, height);
-      const c = radialMask(layout.cWidth, layout.cHeight, 2, 2, 0.5, 1, width, height);
-      this.mask = new Uint8Array(layout.frameSize);
-      this.mask.set(y, 0);
-      this.mask.set(c, layout.ySize);
-      this.mask.set(c, layout.ySize + layout.cSize);
+      // The subject (the middle) stays sharp; the periphery softens from 30 % of the way to the corners.
+      this.focus = {
+        luma: radialWeights(width, height, 0.5, 1, 0.5, 1, width, height, 0.3, 0.85),
+        chroma: radialWeights(layout.cWidth, layout.cHeight, 0.5, 2, 1, 2, width, height, 0.3, 0.85),
+      };
     }
+    this.layout = layout;
   }
 
+  private readonly layout: ReturnType<typeof yuv420Layout>;
   private readonly kernels?: SimdKernels;
 
   /** Kernel memory a renderer needs for these pictures, output size and frame pool. */
@@ -205,9 +212,10 @@ export class FrameRenderer {
     }
     this.drawPicture(this.start, this.startBlur, plan.start, plan.defocus, frame, this.scratch);
     if (this.end && plan.end && plan.endWeight > 0) {
-      if (plan.endWeight >= 1) this.drawPicture(this.end, this.endBlur, plan.end, plan.defocus, frame, this.scratch);
+      // The end picture is always drawn sharp: the focus pull happens on the start picture.
+      if (plan.endWeight >= 1) this.end.render(plan.end, frame);
       else {
-        this.drawPicture(this.end, this.endBlur, plan.end, plan.defocus, this.scratch!, this.scratch2);
+        this.end.render(plan.end, this.scratch!);
         this.blend(frame, this.scratch!, plan.endWeight);
       }
     }
@@ -226,41 +234,51 @@ export class FrameRenderer {
   private drawPicture(sharpSampler: FrameSampler, blurSampler: FrameSampler | undefined, view: View, defocus: number, out: Uint8Array, scratch: Uint8Array | undefined): void {
     sharpSampler.render(view, out);
     const weight = Math.round(defocus * 256);
-    if (blurSampler && scratch && this.mask && weight > 0) {
+    if (blurSampler && scratch && this.focus && weight > 0) {
       blurSampler.render(view, scratch);
-      blendMasked(out, scratch, this.mask, this.frameSize, weight);
+      const L = this.layout;
+      blendRadial(out, scratch, 0, this.spec.width, this.spec.height, this.focus.luma, weight);
+      blendRadial(out, scratch, L.ySize, L.cWidth, L.cHeight, this.focus.chroma, weight);
+      blendRadial(out, scratch, L.ySize + L.cSize, L.cWidth, L.cHeight, this.focus.chroma, weight);
     }
   }
 }
 
+/** Asks V8 for a full collection where the engine's child exposes it (it runs with --expose-gc). */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 /**
- * Starts preparing the pictures a clip needs (with defocused copies for the focus pull); resolves once
- * decoding is under way to a function that waits for it and builds the renderer with `framePool` frames.
+ * Starts preparing the pictures a clip needs: reads every header, starts decoding the start image at
+ * once, and resolves to a function that finishes the job and builds the renderer with `framePool`
+ * frames. The end image and the defocused copies (half size: a blurred picture needs no more) are
+ * decoded one at a time after it, with the decoded RGB let go in between, to keep peak memory low.
  */
 export async function startRenderer(spec: PreviewSpec, framePool = FRAME_POOL_SIZE): Promise<() => Promise<FrameRenderer>> {
   const kind = chooseMotion(spec.prompt, spec.cameraMotion);
-  const blurSigma = kind === "focus_shift" ? Math.max(1, Math.min(spec.width, spec.height) / 150) : undefined;
-  const start = (file: string, blur?: number) => startWorkingImage(file, spec.width, spec.height, { blurSigma: blur });
-  const pending = (
-    await Promise.all([
-      start(spec.startImagePath),
-      spec.endImagePath ? start(spec.endImagePath) : undefined,
-      blurSigma ? start(spec.startImagePath, blurSigma) : undefined,
-      blurSigma && spec.endImagePath ? start(spec.endImagePath, blurSigma) : undefined,
-    ])
-  );
+  const blurSigma = kind === "focus_shift" ? Math.max(1, Math.min(spec.width, spec.height) / 300) : undefined;
+  const plan = (file: string, blur?: number) =>
+    planWorkingImage(file, spec.width, spec.height, blur ? { blurSigma: blur, scale: 0.5 } : {});
+  const pending = await Promise.all([
+    plan(spec.startImagePath),
+    spec.endImagePath ? plan(spec.endImagePath) : undefined,
+    blurSigma ? plan(spec.startImagePath, blurSigma) : undefined,
+  ]);
+  void pending[0]!.start();
   const present = pending.filter((p): p is PendingImage => p !== undefined);
-  const scratchFrames = (spec.endImagePath ? 1 : 0) + (blurSigma ? 1 : 0);
+  // Matches FrameRenderer: one scratch frame, for the end picture and the defocused copy in turn.
+  const scratchFrames = spec.endImagePath || blurSigma ? 1 : 0;
   const kernels = createSimdKernels(FrameRenderer.simdCapacity(present, spec.width, spec.height, framePool, scratchFrames));
   return async () => {
     const alloc = kernels ? (n: number) => kernels.alloc(n) : undefined;
-    const [startImage, end, startBlur, endBlur] = [
-      await pending[0]!.finish(alloc),
-      await pending[1]?.finish(alloc),
-      await pending[2]?.finish(alloc),
-      await pending[3]?.finish(alloc),
-    ];
-    return new FrameRenderer(spec, { start: startImage, end, startBlur, endBlur }, { framePool, kernels });
+    const images: (YuvImage | undefined)[] = [];
+    for (const p of pending) {
+      images.push(await p?.finish(alloc));
+      collectGarbage();
+    }
+    const [startImage, end, startBlur] = images;
+    return new FrameRenderer(spec, { start: startImage!, end, startBlur }, { framePool, kernels });
   };
 }
 
@@ -323,10 +341,9 @@ export async function renderPreview(spec: PreviewSpec, hooks: RenderHooks, signa
       { width: spec.width, height: spec.height, fps: spec.fps, preset: spec.x264Preset, audioPath, outputPath: spec.outputPath },
       { ffmpegPath: spec.ffmpegPath },
     );
+    // Collects each decoded RGB picture once converted, before the frames are touched, so that they
+    // never add up in the job's peak memory.
     renderer = await finishRenderer();
-    // The decoded RGB pictures are garbage now; collect them before the frames are touched, so the
-    // two never add up in the job's peak memory (gc is exposed in the engine's child process only).
-    (globalThis as { gc?: () => void }).gc?.();
     hooks.log("INFO", `Preview engine (not the LTX-2.3 model): camera ${renderer.kind}${spec.endImagePath ? ", transition to end image" : ""}, ${renderer.sampler} sampler`);
     hooks.progress("prepare", 1, 1);
     prepareSeconds = (performance.now() - began) / 1000;

@@ -1,3 +1,5 @@
+// Unit tests of the TypeScript sampler: BT.709 colour conversion, exact identity sampling, sub-pixel
+// interpolation, and lookups that never leave the picture for any view.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { clampView, createAxisTable, fillAxisTable, IDENTITY_VIEW, rgbToYuv, ViewSampler, yuv420Layout, type YuvImage } from "./sampler.js";

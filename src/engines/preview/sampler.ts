@@ -182,13 +182,46 @@ export function blendInto(dst: Uint8Array, other: Uint8Array, length: number, we
   }
 }
 
-/** `dst = dst + (other - dst) * mask[i] * weight / 65536`: a per-pixel blend used for the focus pull. */
-export function blendMasked(dst: Uint8Array, other: Uint8Array, mask: Uint8Array, length: number, weight: number): void {
+/**
+ * A radial weight over one plane without a per-pixel table: the squared distance from the frame's centre
+ * is a sum of a column term and a row term, so the weight is `lut[qx[col] + qy[row]]`.
+ */
+export interface RadialWeights {
+  qx: Uint16Array;
+  qy: Uint16Array;
+  lut: Uint8Array;
+}
+
+const RADIAL_STEPS = 512;
+
+/**
+ * Weights for a plane of `cols` x `rows` samples at output positions `first + i * step` (output pixels):
+ * 0 inside `inner` (as a fraction of the centre-to-corner distance), rising smoothly to 255 at `outer`.
+ */
+export function radialWeights(cols: number, rows: number, firstX: number, stepX: number, firstY: number, stepY: number, outW: number, outH: number, inner: number, outer: number): RadialWeights {
+  // Squared distance as a fraction of the corner's (0.5^2 + 0.5^2), split into column and row parts.
+  const part = (pos: number, size: number) => Math.round((((pos / size - 0.5) ** 2) / 0.5) * RADIAL_STEPS);
+  const qx = Uint16Array.from({ length: cols }, (_, i) => part(firstX + i * stepX, outW));
+  const qy = Uint16Array.from({ length: rows }, (_, i) => part(firstY + i * stepY, outH));
+  const lut = Uint8Array.from({ length: 2 * RADIAL_STEPS + 2 }, (_, i) => {
+    const t = Math.min(1, Math.max(0, (Math.sqrt(i / RADIAL_STEPS) - inner) / (outer - inner)));
+    return Math.round(255 * t * t * (3 - 2 * t));
+  });
+  return { qx, qy, lut };
+}
+
+/** `dst += (other - dst) * radialWeight * weight / 65536` over one plane at `offset`; weight in 0..256. */
+export function blendRadial(dst: Uint8Array, other: Uint8Array, offset: number, cols: number, rows: number, w: RadialWeights, weight: number): void {
   if (weight <= 0) return;
-  for (let i = 0; i < length; i++) {
-    const a = dst[i];
-    const w = mask[i] * weight;
-    dst[i] = a + (((other[i] - a) * w + 32768) >> 16);
+  const { qx, qy, lut } = w;
+  for (let r = 0; r < rows; r++) {
+    const qr = qy[r];
+    let i = offset + r * cols;
+    for (let c = 0; c < cols; c++, i++) {
+      const a = dst[i];
+      const m = lut[qx[c] + qr] * weight;
+      dst[i] = a + (((other[i] - a) * m + 32768) >> 16);
+    }
   }
 }
 

@@ -1,3 +1,5 @@
+// Unit tests of the WebAssembly SIMD kernels, checked against the TypeScript sampler and blend that
+// serve as their reference.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { blendInto, ViewSampler, yuv420Layout, type YuvImage } from "./sampler.js";
