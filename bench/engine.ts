@@ -4,7 +4,7 @@
 // from memory through its pipe, in the same run; it prints both, their ratio and our peak memory.
 //
 // Options: --only 1080p|2160p   --repeat N (best of N, default 1)   --preset NAME (default veryfast)
-//          --png-level N (zlib level of the 12 MP input PNG, default 2 as the worker writes it)
+//          --png-level N (zlib level of the 12 MP input PNG, default 0 as the worker writes it)
 //          --presets a,b,c      (encoder-only comparison of x264 presets at 2160p50 10 s)
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -51,8 +51,8 @@ const repeat = Number(opt("repeat") ?? 1);
 const preset = opt("preset") ?? "veryfast";
 const only = opt("only");
 const presets = opt("presets")?.split(",");
-/** zlib level of the input PNG; the worker's image preparation writes level 2 (src/media/image.ts). */
-const pngLevel = Number(opt("png-level") ?? 2);
+/** zlib level of the input PNG; the worker's image preparation writes level 0 (src/media/image.ts). */
+const pngLevel = Number(opt("png-level") ?? 0);
 
 const CASES: Case[] = [
   { name: "1080p 25 fps 6 s", width: 1920, height: 1080, fps: 25, seconds: 6, audio: false },

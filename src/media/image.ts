@@ -206,7 +206,7 @@ async function decodeToPng(bytes: Buffer, source: string, opts: PrepareImageOpti
     }
     png = await pipeline
       .toColourspace("srgb")
-      .png({ compressionLevel: 2 })
+      .png({ compressionLevel: 0 }) // temporary file: level 0 decodes 3x faster in the engine (bench/RESULTS.md)
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw fieldError(opts, source, "image_load_error", `Could not load the image: the ${format.toUpperCase()} data is corrupt or truncated (${decoderMessage(err)})`, undefined, err);
