@@ -1,21 +1,11 @@
 // The preview engine's audio as ffmpeg hears it in the finished MP4: stereo 48 kHz AAC at about
 // -20 LUFS integrated (ebur128), never clipping, exactly as long as the video.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPreviewEngine } from "../src/engines/preview/index.js";
+import { describe, expect, it } from "vitest";
 import { probeVideo } from "../src/media/probe.js";
-import { makeJob, measureLoudness, tempDir } from "./preview-fixtures.js";
+import { makeJob, measureLoudness, usePreviewEngine } from "./preview-fixtures.js";
 
-const engine = createPreviewEngine({ concurrency: 1, x264Preset: "ultrafast" });
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterAll(async () => {
-  await engine.close?.();
-  await cleanup();
-});
+const suite = usePreviewEngine("ultrafast");
+const engine = suite.engine;
 
 describe("preview engine audio", () => {
   it.each([
@@ -25,7 +15,7 @@ describe("preview engine audio", () => {
     ["Portrait of a sleeping cat", 25],
   ])("for %j at %i fps: about -20 LUFS integrated, sample peak below 0 dBFS, as long as the video", async (prompt, fps) => {
     const numFrames = fps * 3;
-    const job = await makeJob(dir, { name: `audio-${prompt.length}-${fps}`, width: 128, height: 72, fps, numFrames, prompt, generateAudio: true });
+    const job = await makeJob(suite.dir, { name: `audio-${prompt.length}-${fps}`, width: 128, height: 72, fps, numFrames, prompt, generateAudio: true });
     await engine.generate(job);
     const probe = await probeVideo(job.outputPath);
     expect(probe.audio).toMatchObject({ codec: "aac", sampleRate: 48000, channels: 2 });

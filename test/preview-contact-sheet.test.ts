@@ -2,22 +2,12 @@
 // first frame, and a lateral camera move visible as change from tile to tile.
 import path from "node:path";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPreviewEngine } from "../src/engines/preview/index.js";
+import { describe, expect, it } from "vitest";
 import { evenlySpaced, writeContactSheet } from "../src/media/contact-sheet.js";
-import { makeJob, psnr, tempDir } from "./preview-fixtures.js";
+import { makeJob, psnr, usePreviewEngine } from "./preview-fixtures.js";
 
-const engine = createPreviewEngine({ concurrency: 1, x264Preset: "ultrafast" });
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterAll(async () => {
-  await engine.close?.();
-  await cleanup();
-});
+const suite = usePreviewEngine("ultrafast");
+const engine = suite.engine;
 
 describe("contact sheet", () => {
   it("spaces frames evenly from the first to the last", () => {
@@ -27,9 +17,9 @@ describe("contact sheet", () => {
   });
 
   it("writes a 4 x 2 grid of 8 frames whose tiles show the camera moving", async () => {
-    const job = await makeJob(dir, { name: "sheet", width: 320, height: 180, fps: 25, numFrames: 50, generateAudio: false, prompt: "Pan right across the bay" });
+    const job = await makeJob(suite.dir, { name: "sheet", width: 320, height: 180, fps: 25, numFrames: 50, generateAudio: false, prompt: "Pan right across the bay" });
     await engine.generate(job);
-    const out = path.join(dir, "sheet.png");
+    const out = path.join(suite.dir, "sheet.png");
     const sheet = await writeContactSheet(job.outputPath, out, { frames: 8, tileWidth: 160 });
     expect(sheet).toMatchObject({ columns: 4, rows: 2, frameIndices: [0, 7, 14, 21, 28, 35, 42, 49] });
     const meta = await sharp(out).metadata();

@@ -1,28 +1,18 @@
 // Reproducibility of the preview engine: the same job and seed give a byte-identical MP4 on the same
 // machine; another seed changes the audio (and a handheld camera's sway).
 import fsp from "node:fs/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPreviewEngine } from "../src/engines/preview/index.js";
-import { makeJob, tempDir } from "./preview-fixtures.js";
+import { describe, expect, it } from "vitest";
+import { makeJob, usePreviewEngine } from "./preview-fixtures.js";
 
-const engine = createPreviewEngine({ concurrency: 1, x264Preset: "veryfast" });
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterAll(async () => {
-  await engine.close?.();
-  await cleanup();
-});
+const suite = usePreviewEngine("veryfast");
+const engine = suite.engine;
 
 describe("preview engine reproducibility", () => {
   it("writes byte-identical MP4s for the same input and seed, and different ones for another seed", async () => {
     const common = { width: 320, height: 180, fps: 25, numFrames: 40, withEnd: true, generateAudio: true, prompt: "Handheld walk through the rain" } as const;
-    const a = await makeJob(dir, { ...common, name: "seed-a", seed: 77 });
-    const b = await makeJob(dir, { ...common, name: "seed-b", seed: 77 });
-    const c = await makeJob(dir, { ...common, name: "seed-c", seed: 78 });
+    const a = await makeJob(suite.dir, { ...common, name: "seed-a", seed: 77 });
+    const b = await makeJob(suite.dir, { ...common, name: "seed-b", seed: 77 });
+    const c = await makeJob(suite.dir, { ...common, name: "seed-c", seed: 78 });
     await engine.generate(a);
     await engine.generate(b);
     await engine.generate(c);

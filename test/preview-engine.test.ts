@@ -5,27 +5,17 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPreviewEngine } from "../src/engines/preview/index.js";
+import { describe, expect, it } from "vitest";
 import { CancelledError, EngineError } from "../src/errors.js";
 import { probeVideo } from "../src/media/probe.js";
-import { makeJob, tempDir } from "./preview-fixtures.js";
+import { makeJob, usePreviewEngine } from "./preview-fixtures.js";
 
-const engine = createPreviewEngine({ concurrency: 1, x264Preset: "veryfast" });
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterAll(async () => {
-  await engine.close?.();
-  await cleanup();
-});
+const suite = usePreviewEngine("veryfast");
+const engine = suite.engine;
 
 describe("preview engine", () => {
   it("writes an H.264 High yuv420p BT.709 MP4 with faststart, exact size, frame count and fps, and stereo 48 kHz AAC", async () => {
-    const job = await makeJob(dir, { name: "basic", width: 320, height: 180, fps: 25, numFrames: 30, generateAudio: true });
+    const job = await makeJob(suite.dir, { name: "basic", width: 320, height: 180, fps: 25, numFrames: 30, generateAudio: true });
     const result = await engine.generate(job);
     expect(result.model).toBe("preview");
     const probe = await probeVideo(job.outputPath);
@@ -41,7 +31,7 @@ describe("preview engine", () => {
   });
 
   it("writes no audio stream at all when audio is off, and honours 9:16, odd frame rates and other sizes", async () => {
-    const job = await makeJob(dir, { name: "silent", width: 180, height: 320, fps: 24, numFrames: 24, generateAudio: false });
+    const job = await makeJob(suite.dir, { name: "silent", width: 180, height: 320, fps: 24, numFrames: 24, generateAudio: false });
     await engine.generate(job);
     const probe = await probeVideo(job.outputPath);
     expect(probe.audio).toBeUndefined();
@@ -50,9 +40,9 @@ describe("preview engine", () => {
   });
 
   it("muxes the audio even when the job folder's path has characters that ffmpeg's filter syntax treats specially", async () => {
-    const odd = path.join(dir, "odd [dir], it's: a;test");
+    const odd = path.join(suite.dir, "odd [dir], it's: a;test");
     await fsp.mkdir(odd, { recursive: true });
-    const job = await makeJob(dir, { name: "odd-path", width: 160, height: 96, fps: 25, numFrames: 25, generateAudio: true });
+    const job = await makeJob(suite.dir, { name: "odd-path", width: 160, height: 96, fps: 25, numFrames: 25, generateAudio: true });
     job.workDir = odd;
     job.outputPath = path.join(odd, "out.mp4");
     await engine.generate(job);
@@ -63,7 +53,7 @@ describe("preview engine", () => {
   });
 
   it("places keyframes every two seconds", async () => {
-    const job = await makeJob(dir, { name: "gop", width: 160, height: 96, fps: 25, numFrames: 125, generateAudio: false, cameraMotion: "dolly_left" });
+    const job = await makeJob(suite.dir, { name: "gop", width: 160, height: 96, fps: 25, numFrames: 125, generateAudio: false, cameraMotion: "dolly_left" });
     await engine.generate(job);
     const out = execFileSync("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame", "-of", "json", job.outputPath], { encoding: "utf8" });
     const frames = (JSON.parse(out) as { frames: { key_frame: number }[] }).frames;
@@ -73,7 +63,7 @@ describe("preview engine", () => {
   });
 
   it("cancels a running job within two seconds, rejects with CancelledError and leaves no process or file behind", async () => {
-    const job = await makeJob(dir, { name: "cancel", width: 640, height: 360, fps: 25, numFrames: 1500, generateAudio: false });
+    const job = await makeJob(suite.dir, { name: "cancel", width: 640, height: 360, fps: 25, numFrames: 1500, generateAudio: false });
     const pending = engine.generate(job);
     let settled = false;
     pending.then(() => (settled = true), () => (settled = true));
@@ -99,8 +89,8 @@ describe("preview engine", () => {
   });
 
   it("rejects with EngineError when the start image cannot be read", async () => {
-    const job = await makeJob(dir, { name: "broken" });
-    job.startImage = { path: `${dir}/missing.png`, width: 10, height: 10 };
+    const job = await makeJob(suite.dir, { name: "broken" });
+    job.startImage = { path: `${suite.dir}/missing.png`, width: 10, height: 10 };
     await expect(engine.generate(job)).rejects.toBeInstanceOf(EngineError);
   });
 });

@@ -6,7 +6,9 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import sharp from "sharp";
-import type { EngineJob, EngineProgress } from "../src/engines/types.js";
+import { afterAll, beforeAll } from "vitest";
+import { createPreviewEngine } from "../src/engines/preview/index.js";
+import type { Engine, EngineJob, EngineProgress } from "../src/engines/types.js";
 import { ffmpegBinary } from "../src/media/ffmpeg.js";
 
 const run = promisify(execFile);
@@ -50,6 +52,23 @@ export interface TestJob extends EngineJob {
 export async function tempDir(prefix = "preview-test-"): Promise<{ dir: string; cleanup(): Promise<void> }> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
   return { dir, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A preview engine and a temp folder shared by one test file: created before its tests, closed and
+ * removed after them. `dir` is set once the file's tests start.
+ */
+export function usePreviewEngine(x264Preset: string): { engine: Engine; dir: string } {
+  const suite = { engine: createPreviewEngine({ concurrency: 1, x264Preset }) as Engine, dir: "" };
+  let cleanup: () => Promise<void> = async () => {};
+  beforeAll(async () => {
+    ({ dir: suite.dir, cleanup } = await tempDir());
+  });
+  afterAll(async () => {
+    await suite.engine.close?.();
+    await cleanup();
+  });
+  return suite;
 }
 
 /** Builds an engine job (with images written in `dir`) for a small output. */

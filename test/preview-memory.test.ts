@@ -2,21 +2,12 @@
 // Peaks come from the kernel (getrusage of the child) and from ffmpeg's own -benchmark report.
 import path from "node:path";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createPreviewEngine } from "../src/engines/preview/index.js";
-import { makeJob, tempDir } from "./preview-fixtures.js";
+import { makeJob, usePreviewEngine } from "./preview-fixtures.js";
 
-const engine = createPreviewEngine({ concurrency: 1, x264Preset: "ultrafast" });
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterAll(async () => {
-  await engine.close?.();
-  await cleanup();
-});
+const suite = usePreviewEngine("ultrafast");
+const engine = suite.engine;
 
 const MB = 1024 * 1024;
 
@@ -24,7 +15,7 @@ describe("preview engine memory", () => {
   it("keeps the job's peak memory flat from a 1 s clip to a 12 s clip (and far under 600 MB)", async () => {
     const peaks: Record<string, number>[] = [];
     for (const seconds of [1, 12]) {
-      const job = await makeJob(dir, { name: `mem-${seconds}`, width: 640, height: 360, fps: 25, numFrames: 25 * seconds, generateAudio: true, cameraMotion: "dolly_in" });
+      const job = await makeJob(suite.dir, { name: `mem-${seconds}`, width: 640, height: 360, fps: 25, numFrames: 25 * seconds, generateAudio: true, cameraMotion: "dolly_in" });
       const result = await engine.generate(job);
       const m = result.metrics!;
       expect(m.childMaxRssBytes).toBeGreaterThan(10 * MB);
@@ -39,9 +30,9 @@ describe("preview engine memory", () => {
   });
 
   it("stays under 600 MB for the heaviest 2160p job: start and end images, focus pull, audio", async () => {
-    const job = await makeJob(dir, { name: "mem-2160", width: 3840, height: 2160, fps: 50, numFrames: 12, withEnd: true, generateAudio: true, cameraMotion: "focus_shift" });
+    const job = await makeJob(suite.dir, { name: "mem-2160", width: 3840, height: 2160, fps: 50, numFrames: 12, withEnd: true, generateAudio: true, cameraMotion: "focus_shift" });
     // Photos large enough for full-size working copies (the engine works at up to 1.15 x the output).
-    const big = path.join(dir, "big.png");
+    const big = path.join(suite.dir, "big.png");
     await sharp({ create: { width: 4800, height: 2700, channels: 3, background: "#808080", noise: { type: "gaussian", mean: 128, sigma: 50 } } }).png({ compressionLevel: 0 }).toFile(big);
     job.startImage = { path: big, width: 4800, height: 2700 };
     job.endImage = { path: big, width: 4800, height: 2700 };

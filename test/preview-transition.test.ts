@@ -1,24 +1,14 @@
 // Decodes preview clips with ffmpeg and compares frames with the cover-cropped input pictures: the first
 // frame is the start image, the last frame is the end image, and the frames between change smoothly
 // (no cut, no flash). Also checks that covering is honoured for odd aspect ratios (no borders).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import path from "node:path";
-import { createPreviewEngine } from "../src/engines/preview/index.js";
 import type { CameraMotion } from "../src/endpoints.js";
 import { probeVideo } from "../src/media/probe.js";
-import { coverCropRgb, decodeFramesRgb, makeJob, psnr, tempDir, writeTestPhoto } from "./preview-fixtures.js";
+import { coverCropRgb, decodeFramesRgb, makeJob, psnr, usePreviewEngine, writeTestPhoto } from "./preview-fixtures.js";
 
-const engine = createPreviewEngine({ concurrency: 1, x264Preset: "veryfast" });
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterAll(async () => {
-  await engine.close?.();
-  await cleanup();
-});
+const suite = usePreviewEngine("veryfast");
+const engine = suite.engine;
 
 /** Mean absolute difference per byte between two RGB frames. */
 function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
@@ -45,7 +35,7 @@ describe("preview engine start and end frames", () => {
     [undefined, "Slow orbit around the lighthouse"],
   ])("with an end image and camera %s (%s), frame 0 is the start image and the last frame the end image (PSNR >= 30 dB), with no cut or flash between", async (cameraMotion, prompt) => {
     const numFrames = 50;
-    const job = await makeJob(dir, { name: `end-${cameraMotion ?? "prompt"}-${prompt.length}`, width: W, height: H, numFrames, withEnd: true, generateAudio: false, cameraMotion, prompt });
+    const job = await makeJob(suite.dir, { name: `end-${cameraMotion ?? "prompt"}-${prompt.length}`, width: W, height: H, numFrames, withEnd: true, generateAudio: false, cameraMotion, prompt });
     await engine.generate(job);
     const probe = await probeVideo(job.outputPath);
     expect(probe.video.frames).toBe(numFrames);
@@ -70,7 +60,7 @@ describe("preview engine start and end frames", () => {
   it.each<CameraMotion | undefined>([undefined, "dolly_in", "dolly_right", "jib_down", "static", "focus_shift"])(
     "without an end image and camera %s, frame 0 is the start image (PSNR >= 30 dB)",
     async (cameraMotion) => {
-      const job = await makeJob(dir, { name: `start-${cameraMotion ?? "default"}`, width: W, height: H, numFrames: 25, generateAudio: false, cameraMotion });
+      const job = await makeJob(suite.dir, { name: `start-${cameraMotion ?? "default"}`, width: W, height: H, numFrames: 25, generateAudio: false, cameraMotion });
       await engine.generate(job);
       const [first] = await decodeFramesRgb(job.outputPath, [0], W, H);
       expect(psnr(first, await coverCropRgb(job.startImage.path, W, H))).toBeGreaterThanOrEqual(30);
@@ -79,9 +69,9 @@ describe("preview engine start and end frames", () => {
 
   it("covers the frame for a panorama and a tall image alike: no borders on any frame of a lateral move", async () => {
     for (const [name, w, h] of [["pano", 1200, 300], ["tall", 300, 1000]] as const) {
-      const file = path.join(dir, `${name}.png`);
+      const file = path.join(suite.dir, `${name}.png`);
       await writeTestPhoto(file, w, h, 0);
-      const job = await makeJob(dir, { name: `cover-${name}`, width: 256, height: 144, numFrames: 20, generateAudio: false, cameraMotion: "dolly_right" });
+      const job = await makeJob(suite.dir, { name: `cover-${name}`, width: 256, height: 144, numFrames: 20, generateAudio: false, cameraMotion: "dolly_right" });
       job.startImage = { path: file, width: w, height: h };
       await engine.generate(job);
       const frames = await decodeFramesRgb(job.outputPath, [0, 10, 19], 256, 144);
