@@ -83,6 +83,8 @@ export interface Config {
   dedupeWindowSeconds: number;
   /** Submits per key per minute before 429. Default 120. */
   rateLimitPerMinute: number;
+  /** After a sync (fal.run) caller hangs up, ms to wait for it to retry and re-attach before its request is cancelled. Default 5_000. */
+  syncHangupGraceMs: number;
   /** Queued (not yet running) requests per key before 429. Default 100. */
   maxQueuedPerKey: number;
   /** How long results and files are kept, in seconds. Default 7 days. */
@@ -193,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     })(int(env, "LTX_RENDER_SCALE", 1)),
     dedupeWindowSeconds: int(env, "DEDUPE_WINDOW_SECONDS", 60),
     rateLimitPerMinute: int(env, "RATE_LIMIT_PER_MINUTE", 120),
+    syncHangupGraceMs: int(env, "SYNC_HANGUP_GRACE_MS", 5_000),
     maxQueuedPerKey: int(env, "MAX_QUEUED_PER_KEY", 100),
     retentionSeconds: int(env, "RETENTION_SECONDS", 7 * 24 * 3600),
     retentionSweepMs: int(env, "RETENTION_SWEEP_MS", 60_000),

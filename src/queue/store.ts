@@ -256,11 +256,12 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
       return row ? fromRow(row) : undefined;
     },
 
-    /** The newest identical request of this key since `since` that is queued, running or succeeded. */
+    /** The newest identical request of this key since `since` that is queued, running or succeeded, and not being cancelled. */
     findRecentDuplicate(keyId: string, bodyHash: string, since: number): StoredRequest | undefined {
       const row = db
         .prepare<[string, string, number], Row>(
           `SELECT * FROM requests WHERE key_id = ? AND body_hash = ? AND created_at >= ? AND state IN ('queued', 'running', 'succeeded')
+             AND cancel_requested = 0
            ORDER BY seq DESC LIMIT 1`,
         )
         .get(keyId, bodyHash, since);
