@@ -87,6 +87,8 @@ export interface Config {
   syncHangupGraceMs: number;
   /** Queued (not yet running) requests per key before 429. Default 100. */
   maxQueuedPerKey: number;
+  /** How long a database write waits for another process's lock before SQLITE_BUSY, in ms. Default 5_000. */
+  sqliteBusyTimeoutMs: number;
   /** How long results and files are kept, in seconds. Default 7 days. */
   retentionSeconds: number;
   /** How often expired files are looked for and deleted, in ms. Default 60_000. */
@@ -197,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     rateLimitPerMinute: int(env, "RATE_LIMIT_PER_MINUTE", 120),
     syncHangupGraceMs: int(env, "SYNC_HANGUP_GRACE_MS", 5_000),
     maxQueuedPerKey: int(env, "MAX_QUEUED_PER_KEY", 100),
+    sqliteBusyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5_000),
     retentionSeconds: int(env, "RETENTION_SECONDS", 7 * 24 * 3600),
     retentionSweepMs: int(env, "RETENTION_SWEEP_MS", 60_000),
     webhookRetryDelaysMs: msList(env, "WEBHOOK_RETRY_DELAYS_MS", [15, 30, 60, 120, 240, 480, 900, 1500, 3900].map((s) => s * 1000)),

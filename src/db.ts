@@ -114,23 +114,59 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
-export function openDb(dataDir: string): Db {
+/** How long a statement waits for another process's write lock before SQLITE_BUSY. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+export function openDb(dataDir: string, opts: { busyTimeoutMs?: number } = {}): Db {
   fs.mkdirSync(dataDir, { recursive: true });
   const db = new Database(path.join(dataDir, "ltx-serve.sqlite"));
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
-  db.pragma("busy_timeout = 5000");
+  db.pragma(`busy_timeout = ${Math.max(0, Math.round(opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
   db.pragma("foreign_keys = ON");
   migrate(db);
   return db;
 }
 
 function migrate(db: Db): void {
-  const version = db.pragma("user_version", { simple: true }) as number;
-  for (let v = version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
+  // Under the write lock from the start, so two processes opening a new DATA_DIR at once migrate it once.
+  writeTransaction(db, () => {
+    const version = db.pragma("user_version", { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
       db.exec(MIGRATIONS[v]);
       db.pragma(`user_version = ${v + 1}`);
-    })();
+    }
+  });
+}
+
+/**
+ * Runs `fn` in a transaction that takes the write lock before its first read (BEGIN IMMEDIATE). A
+ * transaction that reads, decides and then writes must use this: a deferred one that finds another
+ * process's lock when it first writes fails at once with SQLITE_BUSY instead of waiting, and may have
+ * decided on data that changed meanwhile.
+ */
+export function writeTransaction<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate();
+}
+
+/** Whether an error is SQLite saying another connection holds the lock (after the busy timeout). */
+export function isBusyError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
+}
+
+/** Calls `fn` until it does not fail with SQLITE_BUSY, waiting longer each time; other errors pass through. */
+export async function retryWhileBusy<T>(fn: () => T, opts: { attempts?: number; delayMs?: number; onBusy?: (attempt: number) => void } = {}): Promise<T> {
+  const attempts = opts.attempts ?? 10;
+  let delay = opts.delayMs ?? 100;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return fn();
+    } catch (err) {
+      if (!isBusyError(err) || attempt >= attempts) throw err;
+      opts.onBusy?.(attempt);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
   }
 }

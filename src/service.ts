@@ -38,7 +38,7 @@ export interface Service {
 export async function createService(config: Config, opts: { log?: Logger; processJobs?: boolean } = {}): Promise<Service> {
   fs.mkdirSync(config.dataDir, { recursive: true });
   const log = opts.log ?? createLogger(config.logLevel);
-  const db = openDb(config.dataDir);
+  const db = openDb(config.dataDir, { busyTimeoutMs: config.sqliteBusyTimeoutMs });
   const store = createRequestStore({ db });
   const files = createFileStore({ db, dataDir: config.dataDir, publicUrl: config.publicUrl, uploadLimitBytes: config.uploadLimitBytes });
   const keys = createKeyStore({ db, envKeys: config.apiKeys });

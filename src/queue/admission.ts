@@ -52,8 +52,13 @@ export function createAdmission({ config, store, keys, clock = Date.now }: { con
      * Replays: a repeated Idempotency-Key with the same body returns the original (a different body is
      * 422); without a key, an identical submit within DEDUPE_WINDOW_SECONDS returns the newest identical
      * request that is queued, running or succeeded. Otherwise checks limits before a new request is made.
+     * The answer holds only while the caller keeps the write lock (store.atomically) until it inserts;
+     * `countHit: false` repeats the check without counting another submit against the rate limit.
      */
-    admit(opts: { keyId: string; endpoint: EndpointDef; input: VideoInput; idempotencyKey: string | null; bodyHash: string }): Admission {
+    admit(
+      opts: { keyId: string; endpoint: EndpointDef; input: VideoInput; idempotencyKey: string | null; bodyHash: string },
+      { countHit = true }: { countHit?: boolean } = {},
+    ): Admission {
       const now = clock();
       if (opts.idempotencyKey) {
         const existing = store.findByIdempotencyKey(opts.keyId, opts.idempotencyKey);
@@ -69,7 +74,7 @@ export function createAdmission({ config, store, keys, clock = Date.now }: { con
         const dup = store.findRecentDuplicate(opts.keyId, opts.bodyHash, now - config.dedupeWindowSeconds * 1000);
         if (dup) return { kind: "replay", request: dup };
       }
-      const wait = limiter.take(opts.keyId, now);
+      const wait = countHit ? limiter.take(opts.keyId, now) : 0;
       if (wait > 0) throw new RateLimitedError(`Rate limit of ${config.rateLimitPerMinute} submits per minute reached for this key`, wait);
       if (config.maxQueuedPerKey > 0 && store.countQueuedForKey(opts.keyId) >= config.maxQueuedPerKey) {
         throw new RateLimitedError(`This key already has ${config.maxQueuedPerKey} queued requests; wait for some to start`, 10);

@@ -3,6 +3,7 @@
 // enforces start deadlines, and carries out cancellation.
 import os from "node:os";
 import type { Logger } from "pino";
+import { isBusyError, retryWhileBusy } from "../db.js";
 import { CancelledError, InfrastructureError, RequestTimeoutError, ServiceError, isRetryable, toWireError } from "../errors.js";
 import type { Engine, EngineProgress } from "../engines/types.js";
 import type { LogEntry, Progress, RequestStore, StoredRequest } from "./store.js";
@@ -81,6 +82,19 @@ export function createDispatcher(opts: DispatcherOptions) {
     events.emit(id, { kind: "log" });
   }
 
+  /**
+   * Runs a write a running job can do without (a log line, progress, a lease renewal): when another
+   * process holds the database lock past the busy timeout it is skipped, never failing the render.
+   */
+  function bestEffort(what: string, requestId: string, fn: () => void) {
+    try {
+      fn();
+    } catch (err) {
+      if (!isBusyError(err)) throw err;
+      log.warn({ requestId }, `${what} skipped: database busy`);
+    }
+  }
+
   function failRequest(r: StoredRequest, state: "failed" | "cancelled", err: ServiceError, inferenceTime: number | null = null) {
     err.requestId = r.id;
     if (store.fail(r.id, state, err.toWire(), inferenceTime)) {
@@ -125,13 +139,17 @@ export function createDispatcher(opts: DispatcherOptions) {
     store.setEngine(r.id, engine.name, null);
     logLine(r.id, "INFO", `Started on engine ${engine.name} (attempt ${r.attempts})`);
     events.emit(r.id, { kind: "state" });
-    const heartbeat = setInterval(() => {
-      if (!store.renewLease(r.id, INSTANCE_ID, leaseMs)) {
-        controller.abort(new InfrastructureError("Lease lost"));
-        return;
-      }
-      if (store.get(r.id)?.cancelRequested) controller.abort(new CancelledError(r.id));
-    }, Math.max(50, Math.floor(leaseMs / 3)));
+    const heartbeat = setInterval(
+      () =>
+        bestEffort("lease renewal", r.id, () => {
+          if (!store.renewLease(r.id, INSTANCE_ID, leaseMs)) {
+            controller.abort(new InfrastructureError("Lease lost"));
+            return;
+          }
+          if (store.get(r.id)?.cancelRequested) controller.abort(new CancelledError(r.id));
+        }),
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
     heartbeat.unref();
     const begin = performance.now();
     let lastLogged = "";
@@ -139,8 +157,8 @@ export function createDispatcher(opts: DispatcherOptions) {
     const ctx: JobContext = {
       engine,
       signal: controller.signal,
-      log: (level, message) => logLine(r.id, level, message),
-      progress: (p) => {
+      log: (level, message) => bestEffort("log line", r.id, () => logLine(r.id, level, message)),
+      progress: (p) => bestEffort("progress", r.id, () => {
         const percent = p.total > 0 ? Math.min(100, Math.round((100 * p.step) / p.total)) : 0;
         const progress: Progress = { ...p, percent };
         const now = Date.now();
@@ -154,13 +172,17 @@ export function createDispatcher(opts: DispatcherOptions) {
           lastLogged = bucket;
           logLine(r.id, "INFO", `${p.stage} ${percent}% (${p.step}/${p.total})`);
         }
-      },
+      }),
     };
     const done = (async () => {
       try {
         const completion = await runJob(r, ctx);
         if (controller.signal.aborted) throw controller.signal.reason;
-        if (store.succeed(r.id, INSTANCE_ID, completion)) {
+        // The video is made: recording it waits out any lock held by another process.
+        const recorded = await retryWhileBusy(() => store.succeed(r.id, INSTANCE_ID, completion), {
+          onBusy: (attempt) => log.warn({ requestId: r.id, attempt }, "database busy while recording a finished render; retrying"),
+        });
+        if (recorded) {
           logLine(r.id, "INFO", `Completed in ${completion.inferenceTime.toFixed(1)} s; charged $${completion.charge.costUsd.toFixed(2)}`);
           events.emit(r.id, { kind: "state" });
         }

@@ -1,8 +1,9 @@
 // The durable request queue: every accepted request, its state, logs, progress, result and usage,
-// in SQLite. Claiming, leasing, completing and charging are single statements or transactions, so
-// several server processes can share one database file and a request is charged at most once.
+// in SQLite. Claiming, leasing, completing and charging are single statements or write transactions
+// that hold the lock from their first read, so several server processes can share one database file
+// and a request is charged at most once.
 import { randomUUID } from "node:crypto";
-import type { Db } from "../db.js";
+import { writeTransaction, type Db } from "../db.js";
 import type { VideoInput } from "../endpoints.js";
 import type { WireError } from "../errors.js";
 
@@ -233,11 +234,16 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
   return {
     get,
 
+    /** Runs `fn` (reads that decide, then writes) under the database's write lock, atomically. */
+    atomically<T>(fn: () => T): T {
+      return writeTransaction(db, fn);
+    },
+
     /** Persists a new queued request (and its first log line) before anyone is told about it. */
     create(r: NewRequest): StoredRequest {
       const id = r.id ?? randomUUID();
       const now = clock();
-      db.transaction(() => {
+      writeTransaction(db, () => {
         db.prepare(
           `INSERT INTO requests (id, app, endpoint, key_id, state, priority, input_json, headers_json, webhook_url, seed, created_at, start_deadline_at,
              idempotency_key, body_hash)
@@ -247,7 +253,7 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
           r.startDeadlineAt, r.idempotencyKey ?? null, r.bodyHash ?? "",
         );
         appendLog(id, "INFO", "Request queued");
-      })();
+      });
       return get(id)!;
     },
 
@@ -369,7 +375,7 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
 
     /** Records success and charges the key, in one transaction; charging twice is impossible (usage PK). */
     succeed(id: string, owner: string | null, c: Completion): boolean {
-      return db.transaction(() => {
+      return writeTransaction(db, () => {
         const r = get(id);
         if (!r || r.state !== "running" || (owner !== null && r.leaseOwner !== owner)) return false;
         const now = clock();
@@ -385,28 +391,28 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
         ).run(id, r.keyId, r.endpoint, c.charge.resolution, c.charge.seconds, c.charge.costUsd, now);
         enqueueWebhook(id);
         return true;
-      })();
+      });
     },
 
     /** Ends a queued or running request with an error (failed or cancelled); not charged. */
     fail(id: string, state: "failed" | "cancelled", error: WireError, inferenceTime: number | null = null): boolean {
-      return db.transaction(() => {
+      return writeTransaction(db, () => {
         const moved = finish.run({ id, state, now: clock(), error: JSON.stringify(error), inference_time: inferenceTime }).changes === 1;
         if (moved) enqueueWebhook(id);
         return moved;
-      })();
+      });
     },
 
     /** Cancels a request only if it is still queued; returns whether it was. */
     cancelQueued(id: string, error: WireError): boolean {
-      return db.transaction(() => {
+      return writeTransaction(db, () => {
         const moved =
           db
             .prepare("UPDATE requests SET state = 'cancelled', finished_at = ?, error_json = ? WHERE id = ? AND state = 'queued'")
             .run(clock(), JSON.stringify(error), id).changes === 1;
         if (moved) enqueueWebhook(id);
         return moved;
-      })();
+      });
     },
 
     /** Marks a cancellation wish; the running job sees it through its lease heartbeat. */

@@ -94,24 +94,29 @@ export interface Accepted {
 
 /**
  * Validates, applies admission (replays, limits, spend cap) and persists a new request before it is
- * acknowledged; shared by queue submit and sync run.
+ * acknowledged; shared by queue submit and sync run. The final admission check and the insert run
+ * under one write lock, so concurrent submits (in this process or another) cannot both pass a limit.
  */
-export function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint: EndpointDef, opts: { webhook: string | null }): Accepted {
+export async function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint: EndpointDef, opts: { webhook: string | null }): Promise<Accepted> {
   const keyId = authenticate(deps.keys, req);
   const input = validateInput(endpoint, req.body);
   const now = Date.now();
   const headers = falHeaders(req);
   const idempotencyKey = idempotencyKeyOf(req);
   const bodyHash = submitHash(endpoint.id, req.body, headers, opts.webhook);
-  const admission = deps.admission.admit({ keyId, endpoint, input, idempotencyKey, bodyHash });
-  if (admission.kind === "replay") {
-    req.falRequestId = admission.request.id;
-    deps.log.info({ requestId: admission.request.id, keyId }, "repeated submit answered with the original request");
-    return { request: admission.request, replayed: true };
-  }
-  let r: StoredRequest;
-  try {
-    r = deps.store.create({
+  const admissionOpts = { keyId, endpoint, input, idempotencyKey, bodyHash };
+  const replayed = (request: StoredRequest): Accepted => {
+    req.falRequestId = request.id;
+    deps.log.info({ requestId: request.id, keyId }, "repeated submit answered with the original request");
+    return { request, replayed: true };
+  };
+  const first = deps.admission.admit(admissionOpts);
+  if (first.kind === "replay") return replayed(first.request);
+  const startDeadlineAt = startDeadline(req, now);
+  const accepted = deps.store.atomically((): Accepted => {
+    const admission = deps.admission.admit(admissionOpts, { countHit: false });
+    if (admission.kind === "replay") return { request: admission.request, replayed: true };
+    const request = deps.store.create({
       app: endpoint.app,
       endpoint: endpoint.id,
       keyId,
@@ -120,21 +125,17 @@ export function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint: Endp
       headers,
       webhookUrl: opts.webhook,
       seed: input.seed ?? randomInt(0, 2 ** 32 - 1),
-      startDeadlineAt: startDeadline(req, now),
+      startDeadlineAt,
       idempotencyKey,
       bodyHash,
     });
-  } catch (err) {
-    // Another process stored the same Idempotency-Key between our check and insert.
-    const existing = idempotencyKey ? deps.store.findByIdempotencyKey(keyId, idempotencyKey) : undefined;
-    if (!existing) throw err;
-    if (existing.bodyHash !== bodyHash) return acceptRequest(deps, req, endpoint, opts);
-    return { request: existing, replayed: true };
-  }
-  req.falRequestId = r.id;
-  deps.log.info({ requestId: r.id, endpoint: endpoint.id, keyId }, "request accepted");
+    return { request, replayed: false };
+  });
+  if (accepted.replayed) return replayed(accepted.request);
+  req.falRequestId = accepted.request.id;
+  deps.log.info({ requestId: accepted.request.id, endpoint: endpoint.id, keyId }, "request accepted");
   deps.dispatcher.kick();
-  return { request: r, replayed: false };
+  return accepted;
 }
 
 function endpointFromWildcard(path: string): EndpointDef {
@@ -161,7 +162,7 @@ export async function registerQueueRoutes(app: FastifyInstance, deps: ApiDeps): 
     if (maxQueue !== undefined && deps.store.countQueued() >= Number(maxQueue)) {
       throw new RateLimitedError(`Queue is longer than fal_max_queue_length=${maxQueue}`, 5);
     }
-    const { request: r, replayed } = acceptRequest(deps, req, endpoint, { webhook: webhookUrl(req.query.fal_webhook) });
+    const { request: r, replayed } = await acceptRequest(deps, req, endpoint, { webhook: webhookUrl(req.query.fal_webhook) });
     reply.header(REQUEST_ID_HEADER, r.id);
     if (replayed) reply.header(REPLAYED_HEADER, "true");
     return reply.code(200).send(currentStatus(deps, deps.store.get(r.id)!, false));
