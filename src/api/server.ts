@@ -144,7 +144,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof ServiceError) return sendError(reply, err, req.falRequestId);
+    if (err instanceof ServiceError) {
+      // The answer carries the cleaned message; the server's log keeps what was raised.
+      if (err.status >= 500) req.log.error({ err, detail: err.internalMessage, requestId: req.falRequestId }, "request failed");
+      return sendError(reply, err, req.falRequestId);
+    }
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
       const e = err as { code?: string; message: string };
