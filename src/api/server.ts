@@ -4,6 +4,7 @@ import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
+import type { Db } from "../db.js";
 import type { EngineSet } from "../engines/index.js";
 import { BadRequestError, InputError, ServiceError, UnauthorizedError, toWireError } from "../errors.js";
 import type { KeyStore } from "../keys.js";
@@ -23,6 +24,7 @@ import { ERROR_TYPE_HEADER, EXPOSED_HEADERS, FAL_HOSTS, REQUEST_ID_HEADER, TARGE
 
 export interface ApiDeps {
   config: Config;
+  db: Db;
   store: RequestStore;
   events: RequestEvents;
   dispatcher: Dispatcher;
