@@ -126,6 +126,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // On shutdown running jobs are handed back, so open sync runs and streams are closed too.
     forceCloseConnections: true,
     rewriteUrl: (req) => rewriteProxyUrl(req.method, req.url ?? "/", req.headers[TARGET_URL_HEADER]),
+    // Access logs only at LOG_LEVEL=debug: at the default level the start banner (and its one-time
+    // key) must not scroll away under a line per poll.
+    disableRequestLogging: true,
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    if (deps.log.isLevelEnabled("debug")) {
+      req.log.debug({ method: req.method, url: req.url.split("?")[0], statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    }
   });
 
   await app.register(cors, {
