@@ -9,6 +9,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: "forks",
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
+    globalSetup: ["./test/helpers/temp-root.ts"],
     maxWorkers: 2,
   },
 });

@@ -112,6 +112,13 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (delivery_id, attempt)
   );
   `,
+  // The X-Fal-Webhook-User-Id of each key: random, made on first use, never derived from the key.
+  `
+  CREATE TABLE webhook_user_ids (
+    key_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL UNIQUE
+  );
+  `,
 ];
 
 /** How long a statement waits for another process's write lock before SQLITE_BUSY. */

@@ -1,6 +1,9 @@
 // The service's typed errors. Each carries the HTTP status and fal-style body it maps to and,
 // once known, the request id. `toWireError` is the one place that turns any thrown value into
-// what goes on the wire; `isRetryable` is the one place that decides what a retry may fix.
+// what goes on the wire; `isRetryable` is the one place that decides what a retry may fix. Messages
+// are cleaned of absolute paths, process ids and stack traces when the error is made, so neither
+// the wire, the request's logs nor the stored failure ever show them; `internalMessage` keeps the
+// original text for the server's own log.
 
 /** A FastAPI-style validation entry (fal-wire-contract section 5). */
 export interface FieldError {
@@ -24,12 +27,51 @@ export interface WireError {
   headers?: Record<string, string>;
 }
 
+/** A stack frame of Node (`    at fn (file:1:2)`) or Python (`  File "x.py", line 3, in f`). */
+const FRAME_LINE = /^\s+(at\s|File\s+"[^"]*",\s+line\s+\d+)/;
+const TRACEBACK = /Traceback \(most recent call last\):?/g;
+/** Two or more `/segment`s starting the path (not inside a URL: no `:` or `/` or word character before). */
+const POSIX_PATH = /(^|[\s'"`(\[=,])(?:\/[^\s'"`()[\],;:/]+){2,}\/?/g;
+const WINDOWS_PATH = /(^|[\s'"`(\[=,])[A-Za-z]:\\[^\s'"`()[\],;]*/g;
+const PID = /\bpid\b\s*[=:]?\s*\d+/gi;
+
+/**
+ * Removes what tells an outsider about the host: stack frames (and the source lines Python prints
+ * under them), absolute file paths and process ids. The kind of failure and its exception line stay.
+ */
+export function redactInternals(text: string): string {
+  const kept: string[] = [];
+  let inPythonFrame = false;
+  for (const line of text.split("\n")) {
+    if (FRAME_LINE.test(line)) {
+      inPythonFrame = /^\s+File\s/.test(line);
+      continue;
+    }
+    // Python prints each frame's source line indented under it.
+    if (inPythonFrame && /^\s{3,}\S/.test(line)) continue;
+    inPythonFrame = false;
+    kept.push(line);
+  }
+  return kept
+    .join("\n")
+    .replace(TRACEBACK, "")
+    .replace(POSIX_PATH, "$1<path>")
+    .replace(WINDOWS_PATH, "$1<path>")
+    .replace(PID, "pid")
+    .replace(/[ \t]+\n/g, "\n")
+    .replace(/\n{2,}/g, "\n")
+    .trim();
+}
+
 export abstract class ServiceError extends Error {
   abstract readonly status: number;
   abstract readonly errorType: string;
   requestId?: string;
+  /** The message as it was raised, paths and traces included: for the server's log only. */
+  readonly internalMessage: string;
   constructor(message: string, options?: { requestId?: string; cause?: unknown }) {
-    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    super(redactInternals(message), options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.internalMessage = message;
     this.name = new.target.name;
     this.requestId = options?.requestId;
   }
@@ -48,8 +90,10 @@ export abstract class ServiceError extends Error {
 export class InputError extends ServiceError {
   readonly status = 422;
   readonly errorType: string;
-  constructor(readonly detail: FieldError[], options?: { requestId?: string; cause?: unknown }) {
+  readonly detail: FieldError[];
+  constructor(detail: FieldError[], options?: { requestId?: string; cause?: unknown }) {
     super(detail.map((d) => `${d.loc.filter((l) => l !== "body").join(".") || "body"}: ${d.msg}`).join("; "), options);
+    this.detail = detail.map((d) => ({ ...d, msg: redactInternals(d.msg) }));
     this.errorType = detail[0]?.type ?? "value_error";
   }
   static field(field: string, msg: string, type = "value_error", extra: Partial<FieldError> = {}): InputError {

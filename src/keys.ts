@@ -1,5 +1,6 @@
 // API keys: stored ones (only a SHA-256 hash is kept; the key is shown once at creation) and the
-// keys listed in API_KEYS, which are accepted as they are for automation.
+// keys listed in API_KEYS, which are accepted as they are for automation. Each key also has a
+// random user id that webhooks are signed with, so receivers never see anything derived from a key.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Db } from "./db.js";
 
@@ -14,6 +15,15 @@ export interface ApiKeyInfo {
 }
 
 export type KeyStore = ReturnType<typeof createKeyStore>;
+
+/**
+ * The stable random id a key's webhooks carry in X-Fal-Webhook-User-Id, made on first use and kept
+ * in the database, so it survives restarts and is shared by every process on the same DATA_DIR.
+ */
+export function webhookUserIdOf(db: Db, keyId: string): string {
+  db.prepare("INSERT OR IGNORE INTO webhook_user_ids (key_id, user_id) VALUES (?, ?)").run(keyId, `usr_${randomBytes(16).toString("hex")}`);
+  return (db.prepare("SELECT user_id FROM webhook_user_ids WHERE key_id = ?").get(keyId) as { user_id: string }).user_id;
+}
 
 const hash = (key: string) => createHash("sha256").update(key, "utf8").digest("hex");
 
@@ -66,6 +76,9 @@ export function createKeyStore({ db, envKeys = [], clock = Date.now }: { db: Db;
       const row = db.prepare("SELECT id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL").get(hash(key)) as { id: string } | undefined;
       return row?.id;
     },
+
+    /** The user id this key's webhooks are signed with (see webhookUserIdOf). */
+    webhookUserId: (keyId: string): string => webhookUserIdOf(db, keyId),
 
     count(): number {
       return (db.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL").get() as { n: number }).n + envHashes.length;

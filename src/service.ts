@@ -54,7 +54,7 @@ export async function createService(config: Config, opts: { log?: Logger; proces
   });
   const admission = createAdmission({ config, store, keys });
   const webhooks = createWebhookDispatcher({ db, config, log, events });
-  const app = await buildApp({ config, store, events, dispatcher, admission, files, keys, engines, log, webhooks });
+  const app = await buildApp({ config, db, store, events, dispatcher, admission, files, keys, engines, log, webhooks });
   const retention = createRetentionSweeper({ db, files, log, intervalMs: config.retentionSweepMs });
   if (opts.processJobs !== false) {
     dispatcher.start();

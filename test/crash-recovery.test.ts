@@ -111,12 +111,29 @@ describe("crash recovery", () => {
       const out = await fal.queue.result(ENDPOINT, { requestId: id });
       expect((out.data as { video: { url: string } }).video.url).toContain("/files/");
     }
+    // Charged once: the key's total is exactly 20 charges of one 6 s 1080p clip, both as the usage
+    // route reports it and as the requests' own costs add up.
+    const price = 6 * 0.06;
+    const usage = (await (await fetch(`${base}/api/usage`, { headers: { authorization: `Key ${KEY}` } })).json()) as { requests: number; cost_usd: number };
+    expect(usage.requests).toBe(20);
+    expect(usage.cost_usd).toBeCloseTo(20 * price, 6);
     await kill9(server);
     const db = openDb(dataDir);
-    const charges = db.prepare("SELECT request_id, COUNT(*) AS n FROM usage GROUP BY request_id").all() as { request_id: string; n: number }[];
+    const costs = db.prepare("SELECT COUNT(*) AS n, SUM(cost_usd) AS total FROM requests WHERE state = 'succeeded'").get() as { n: number; total: number };
+    // Each request completed exactly once (a second completion would log a second line; request_logs
+    // has no key that prevents it), and its one charge belongs to that completion.
+    const completions = db
+      .prepare("SELECT request_id, COUNT(*) AS n FROM request_logs WHERE message LIKE 'Completed in %' GROUP BY request_id")
+      .all() as { request_id: string; n: number }[];
+    const matched = db
+      .prepare("SELECT COUNT(*) AS n FROM usage u JOIN requests r ON r.id = u.request_id WHERE u.charged_at = r.finished_at AND u.cost_usd = r.cost_usd")
+      .get() as { n: number };
     db.close();
-    expect(charges.map((c) => c.request_id).sort()).toEqual([...ids].sort());
-    expect(charges.every((c) => c.n === 1)).toBe(true);
+    expect(costs.n).toBe(20);
+    expect(costs.total).toBeCloseTo(usage.cost_usd, 6);
+    expect(completions.map((c) => c.request_id).sort()).toEqual([...ids].sort());
+    expect(completions.filter((c) => c.n !== 1)).toEqual([]);
+    expect(matched.n).toBe(20);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }, 900_000);
 
@@ -170,17 +187,32 @@ describe("crash recovery", () => {
     let server = await startServer(dataDir, port);
     const fal = falClient(base, KEY);
     const id = (await fal.queue.submit(ENDPOINT, { input: await smallInput({ duration: 10 }) })).request_id;
-    for (let i = 0; i < 300 && (await statusOf(base, id)).status !== "IN_PROGRESS"; i++) await new Promise((r) => setTimeout(r, 50));
+    let before = "";
+    for (let i = 0; i < 600 && before !== "IN_PROGRESS"; i++) {
+      before = (await statusOf(base, id)).status;
+      if (before !== "IN_PROGRESS") await new Promise((r) => setTimeout(r, 50));
+    }
+    // Only a job that is running can be handed back.
+    expect(before).toBe("IN_PROGRESS");
     const exited = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)));
     server.kill("SIGTERM");
     expect(await exited).toBe(0);
     const db = openDb(dataDir);
-    const row = db.prepare("SELECT state FROM requests WHERE id = ?").get(id) as { state: string };
+    const row = db.prepare("SELECT state, attempts FROM requests WHERE id = ?").get(id) as { state: string; attempts: number };
+    const logs = (db.prepare("SELECT message FROM request_logs WHERE request_id = ? ORDER BY seq").all(id) as { message: string }[]).map((l) => l.message);
     db.close();
-    expect(row.state).toBe("queued");
+    expect(row).toEqual({ state: "queued", attempts: 1 });
+    expect(logs).toContain("Server shutting down; request returned to the queue");
     server = await startServer(dataDir, port);
     const [done] = (await waitAll(base, [id], 120_000)).values();
     expect(done.error).toBeUndefined();
+    const after = (await (await fetch(`${base}/queue.fal.run/${APP}/requests/${id}/status?logs=1`, { headers: { authorization: `Key ${KEY}` } })).json()) as {
+      logs: { message: string }[];
+    };
+    expect(after.logs.map((l) => l.message).filter((m) => m.startsWith("Started on engine"))).toEqual([
+      "Started on engine preview (attempt 1)",
+      "Started on engine preview (attempt 2)",
+    ]);
     await kill9(server);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }, 300_000);

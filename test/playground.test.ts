@@ -257,7 +257,7 @@ if (!availability.run) {
       // Run the JavaScript snippet unchanged with the official client against the server.
       const file = path.join(OUT_DIR, "snippet.mjs");
       fs.writeFileSync(file, js);
-      const { stdout } = await promisify(execFile)(process.execPath, [file], { env: { ...process.env, FAL_KEY: svc.key }, timeout: LONG });
+      const { stdout } = await promisify(execFile)(process.execPath, [file], { env: { ...process.env, LTX_SERVE_KEY: svc.key }, timeout: LONG });
       const videoUrl = stdout.trim().split("\n").at(-1)!;
       expect(videoUrl.startsWith(svc.url)).toBe(true);
       const video = await fetch(videoUrl);

@@ -1,6 +1,7 @@
 // Webhooks against the running service and the official client: retries, a restart between
 // attempts, signatures checked with nothing but the served JWKS, attempts through the HTTP route
-// and the real CLI, key rotation, redelivery, cancelled requests, and the private-address guard.
+// and the real CLI, key rotation, redelivery and its rate limit, cancelled requests, the key's random user id, and
+// the private-address guard at submit.
 import { execFile } from "node:child_process";
 import { createHash, createPublicKey, verify } from "node:crypto";
 import fs from "node:fs";
@@ -159,7 +160,12 @@ describe("webhooks", () => {
     expect(delivered.receivedAt).toBeGreaterThan(restartAt);
     expect(delivered.headers["content-type"]).toBe("application/json");
     expect(delivered.headers["x-fal-webhook-request-id"]).toBe(request_id);
-    expect(delivered.headers["x-fal-webhook-user-id"]).toBe(envKeyId(KEY));
+    // The user id is a random id of the key, the same on every attempt, before and after the restart.
+    const userId = String(delivered.headers["x-fal-webhook-user-id"]);
+    expect(userId).toMatch(/^usr_[0-9a-f]{32}$/);
+    expect(userId).not.toBe(envKeyId(KEY));
+    expect(userId).not.toContain(createHash("sha256").update(KEY).digest("hex").slice(0, 8));
+    expect(new Set(rx.received.map((d) => d.headers["x-fal-webhook-user-id"]))).toEqual(new Set([userId]));
 
     // Every attempt carries the same bytes, signed at send time (Ed25519 is deterministic, so two
     // attempts within one second share a signature; the unit tests check fresh timestamps).
@@ -237,6 +243,29 @@ describe("webhooks", () => {
     const view = await deliveriesOf(svc.url, requestId);
     expect(view.deliveries.map((d) => d.state)).toEqual(["delivered", "delivered", "delivered"]);
     expect(view.deliveries[1].id).toBe(byCli.delivery.id);
+    expect(new Set(fresh.map((d) => d.headers["x-fal-webhook-user-id"]))).toEqual(new Set([rx.received[0].headers["x-fal-webhook-user-id"]]));
+  });
+
+  it("rate-limits redeliveries of one request with 429 and Retry-After", async () => {
+    const redeliver = () => fetch(`${svc.url}/api/requests/${requestId}/webhooks/redeliver`, { method: "POST", headers: { authorization: `Key ${KEY}` } });
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 8; i++) {
+      last = await redeliver();
+      statuses.push(last.status);
+      if (last.status !== 202) break;
+    }
+    // Two redeliveries were made by the test before; five fit in the window.
+    expect(statuses).toEqual([202, 202, 202, 429]);
+    expect(Number(last!.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(last!.headers.get("x-fal-request-id")).toBe(requestId);
+    expect(((await last!.json()) as { detail: string }).detail).toMatch(/At most 5 redeliveries of one request/);
+    // The accepted ones are sent before the next test looks at what arrives.
+    const all = await waitFor("the accepted redeliveries", async () => {
+      const v = await deliveriesOf(svc.url, requestId);
+      return v.deliveries.every((d) => d.state === "delivered") && v.deliveries;
+    }, 60_000);
+    expect(all).toHaveLength(6);
   });
 
   it("sends an ERROR webhook whose payload is the result URL's error when a request is cancelled", async () => {
@@ -264,27 +293,28 @@ describe("webhooks", () => {
 });
 
 describe("webhooks to private addresses", () => {
-  it("are refused when ALLOW_PRIVATE_URLS is off, and the refusal is recorded as the only attempt", async () => {
-    const rx = await startReceiver(async () => 200);
-    const svc = await startTestService({ config: { allowPrivateUrls: false }, env: { WEBHOOK_RETRY_DELAYS_MS: "100,100" } });
+  it("are refused at submit with 422 naming fal_webhook when ALLOW_PRIVATE_URLS is off, and nothing is queued", async () => {
+    const svc = await startTestService({ config: { allowPrivateUrls: false } });
     try {
+      const input = await smallInput();
+      for (const hook of ["http://127.0.0.1:9/hook", "http://[::ffff:192.168.1.1]/hook", "http://localhost:9/hook"]) {
+        const res = await fetch(`${svc.url}/queue.fal.run/${ENDPOINT}?fal_webhook=${encodeURIComponent(hook)}`, {
+          method: "POST",
+          headers: { authorization: `Key ${svc.key}`, "content-type": "application/json" },
+          body: JSON.stringify(input),
+        });
+        expect(res.status).toBe(422);
+        const body = (await res.json()) as { detail: { loc: string[]; msg: string }[] };
+        expect(body.detail[0].loc).toEqual(["query", "fal_webhook"]);
+        expect(body.detail[0].msg).toMatch(/fal_webhook is refused: .*(loopback|private)/);
+      }
       const fal = falClient(svc.url, svc.key);
-      const { request_id } = await fal.queue.submit(ENDPOINT, { input: await smallInput(), webhookUrl: rx.url });
-      await fal.queue.cancel(ENDPOINT, { requestId: request_id });
-      const view = await waitFor(
-        "the refusal",
-        async () => {
-          const v = await deliveriesOf(svc.url, request_id, svc.key);
-          return v.deliveries[0]?.state === "failed" && v;
-        },
-        60_000,
-      );
-      expect(view.deliveries[0].attempts).toHaveLength(1);
-      expect(view.deliveries[0].attempts[0].error).toMatch(/^refused: 127\.0\.0\.1 is a loopback address/);
-      expect(rx.received).toHaveLength(0);
+      const refused = await fal.queue.submit(ENDPOINT, { input, webhookUrl: "http://10.0.0.7/hook" }).catch((e: { status: number }) => e);
+      expect(refused).toMatchObject({ status: 422 });
+      const history = (await (await fetch(`${svc.url}/api/requests`, { headers: { authorization: `Key ${svc.key}` } })).json()) as { requests: unknown[] };
+      expect(history.requests).toHaveLength(0);
     } finally {
       await svc.close();
-      await rx.close();
     }
   });
 });

@@ -4,6 +4,7 @@ import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
+import type { Db } from "../db.js";
 import type { EngineSet } from "../engines/index.js";
 import { BadRequestError, InputError, ServiceError, UnauthorizedError, toWireError } from "../errors.js";
 import type { KeyStore } from "../keys.js";
@@ -23,6 +24,7 @@ import { ERROR_TYPE_HEADER, EXPOSED_HEADERS, FAL_HOSTS, REQUEST_ID_HEADER, TARGE
 
 export interface ApiDeps {
   config: Config;
+  db: Db;
   store: RequestStore;
   events: RequestEvents;
   dispatcher: Dispatcher;
@@ -124,6 +126,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // On shutdown running jobs are handed back, so open sync runs and streams are closed too.
     forceCloseConnections: true,
     rewriteUrl: (req) => rewriteProxyUrl(req.method, req.url ?? "/", req.headers[TARGET_URL_HEADER]),
+    // Access logs only at LOG_LEVEL=debug: at the default level the start banner (and its one-time
+    // key) must not scroll away under a line per poll.
+    disableRequestLogging: true,
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    if (deps.log.isLevelEnabled("debug")) {
+      req.log.debug({ method: req.method, url: req.url.split("?")[0], statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    }
   });
 
   await app.register(cors, {
@@ -144,7 +154,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof ServiceError) return sendError(reply, err, req.falRequestId);
+    if (err instanceof ServiceError) {
+      // The answer carries the cleaned message; the server's log keeps what was raised.
+      if (err.status >= 500) req.log.error({ err, detail: err.internalMessage, requestId: req.falRequestId }, "request failed");
+      return sendError(reply, err, req.falRequestId);
+    }
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
       const e = err as { code?: string; message: string };

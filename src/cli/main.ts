@@ -1,38 +1,6 @@
 #!/usr/bin/env node
-// The `ltx-serve` command line: one file per command under commands/, registered here.
-import { Command } from "commander";
-import { registerCancelCommand } from "./commands/cancel.js";
-import { registerDoctorCommand } from "./commands/doctor.js";
-import { registerGenerateCommand } from "./commands/generate.js";
-import { registerKeysCommand } from "./commands/keys.js";
-import { registerLogsCommand } from "./commands/logs.js";
-import { registerResultCommand } from "./commands/result.js";
-import { registerSheetCommand } from "./commands/sheet.js";
-import { registerStatusCommand } from "./commands/status.js";
-import { registerServeCommand } from "./commands/serve.js";
-import { registerUsageCommand } from "./commands/usage.js";
-import { registerWebhooksCommand } from "./commands/webhooks.js";
-import { exitCodeHelp } from "./lib/exit-codes.js";
-
-export function buildProgram(): Command {
-  const program = new Command("ltx-serve")
-    .description("Self-hosted LTX-2.3 image-to-video service with fal.ai's API")
-    .version("0.1.0")
-    .showHelpAfterError();
-  registerServeCommand(program);
-  registerGenerateCommand(program);
-  registerStatusCommand(program);
-  registerResultCommand(program);
-  registerCancelCommand(program);
-  registerLogsCommand(program);
-  registerSheetCommand(program);
-  registerDoctorCommand(program);
-  registerKeysCommand(program);
-  registerUsageCommand(program);
-  registerWebhooksCommand(program);
-  program.addHelpText("after", exitCodeHelp());
-  return program;
-}
+// The `ltx-serve` command line: parses the arguments with the command tree of program.ts.
+import { buildProgram } from "./program.js";
 
 buildProgram()
   .parseAsync(process.argv)

@@ -66,4 +66,6 @@ export interface Engine {
   generate(job: EngineJob): Promise<EngineResult>;
   /** Releases processes and connections on shutdown. */
   close?(): Promise<void>;
+  /** Why the engine cannot take a job right now (shown by /readyz), or undefined when it can. */
+  notReadyReason?(): string | undefined;
 }

@@ -193,7 +193,7 @@ describe("the code snippets", () => {
       const text = snip({ ...req, input: big });
       expect(text.length).toBeLessThan(5000);
       expect(text).toContain("data:image/png;base64,…(50022 characters)");
-      expect(text).toContain("FAL_KEY");
+      expect(text).toContain("LTX_SERVE_KEY");
     }
   });
 });

@@ -11,7 +11,9 @@ import type { Config } from "../config.js";
 import { openDb, type Db } from "../db.js";
 import type { VideoInput } from "../endpoints.js";
 import { createRequestStore } from "../queue/store.js";
-import { createWebhookDispatcher, type WebhookDispatcher } from "./outbox.js";
+import { RateLimitedError } from "../errors.js";
+import { createKeyStore, webhookUserIdOf } from "../keys.js";
+import { REDELIVERIES_PER_WINDOW, REDELIVERY_WINDOW_MS, createWebhookDispatcher, webhookRefusal, type WebhookDispatcher } from "./outbox.js";
 import { verifyWebhook } from "./signing.js";
 
 interface Received {
@@ -128,7 +130,7 @@ describe("webhook outbox", () => {
       expect(r.body.toString("utf8")).toBe(stored);
       expect(r.headers["content-type"]).toBe("application/json");
       expect(r.headers["x-fal-webhook-request-id"]).toBe(id);
-      expect(r.headers["x-fal-webhook-user-id"]).toBe("key_test");
+      expect(r.headers["x-fal-webhook-user-id"]).toBe(webhookUserIdOf(db, "key_test"));
       expect(verifyWebhook(d.jwks(), r.headers, r.body, Number(r.headers["x-fal-webhook-timestamp"]))).toBeNull();
     }
     const stamps = rx.received.map((r) => Number(r.headers["x-fal-webhook-timestamp"]));
@@ -287,5 +289,69 @@ describe("webhook outbox", () => {
     expect(rx.received).toHaveLength(2);
     expect(rx.received[1].body.equals(rx.received[0].body)).toBe(true);
     for (const r of rx.received) expect(verifyWebhook(d.jwks(), r.headers, r.body)).toBeNull();
+  });
+
+  it("limits redeliveries of one request per window and says when the next one is allowed", async () => {
+    const { db, dataDir } = tempDb();
+    const rx = await receiver(() => ({ status: 200 }));
+    const id = cancelledRequest(db, rx.url);
+    const other = cancelledRequest(db, rx.url);
+    let now = 1_000_000;
+    const d = dispatcher(db, base(dataDir), () => now);
+    for (let i = 0; i < REDELIVERIES_PER_WINDOW; i++) expect(d.redeliver(id)?.state).toBe("pending");
+    now += 1_000;
+    let refused: unknown;
+    try {
+      d.redeliver(id);
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toBeInstanceOf(RateLimitedError);
+    expect((refused as RateLimitedError).retryAfterSeconds).toBe((REDELIVERY_WINDOW_MS - 1_000) / 1000);
+    expect(d.listForRequest(id)).toHaveLength(1 + REDELIVERIES_PER_WINDOW);
+    // Another request is not held back by this one.
+    expect(d.redeliver(other)?.state).toBe("pending");
+    now += REDELIVERY_WINDOW_MS;
+    expect(d.redeliver(id)?.state).toBe("pending");
+  });
+
+  it("signs with a random user id per key that is stable and not derived from the key", async () => {
+    const { db, dataDir } = tempDb();
+    const rx = await receiver(() => ({ status: 200 }));
+    const keys = createKeyStore({ db, envKeys: ["secret-one"] });
+    const id = cancelledRequest(db, rx.url);
+    const d = dispatcher(db, base(dataDir));
+    d.start();
+    await waitFor("first delivery", () => d.listForRequest(id)[0]?.state === "delivered");
+    d.redeliver(id);
+    await waitFor("second delivery", () => d.listForRequest(id)[1]?.state === "delivered");
+    const ids = rx.received.map((r) => String(r.headers["x-fal-webhook-user-id"]));
+    expect(ids[0]).toMatch(/^usr_[0-9a-f]{32}$/);
+    expect(ids[1]).toBe(ids[0]);
+    expect(ids[0]).not.toContain("key_test");
+    expect(keys.webhookUserId("key_test")).toBe(ids[0]);
+    // Env keys get their own random id, stable across restarts (a second store on the same database).
+    const envId = keys.authenticate("secret-one")!;
+    const first = keys.webhookUserId(envId);
+    expect(first).toMatch(/^usr_[0-9a-f]{32}$/);
+    expect(createKeyStore({ db, envKeys: ["secret-one"] }).webhookUserId(envId)).toBe(first);
+    expect(first).not.toBe(ids[0]);
+  });
+
+  it.each([
+    ["http://127.0.0.1:9/hook", /127\.0\.0\.1 is a loopback address/],
+    ["http://[::ffff:10.0.0.1]/hook", /private network address/],
+    ["http://169.254.169.254/latest", /cloud metadata/],
+    ["http://localhost:8080/hook", /localhost is a loopback name/],
+    ["http://api.localhost/hook", /loopback name/],
+    ["ftp://example.com/hook", /ftp: URLs/],
+  ])("judges %s refused when private addresses are not allowed", (url, why) => {
+    expect(webhookRefusal(new URL(url), false)).toMatch(why);
+    if (!url.startsWith("ftp")) expect(webhookRefusal(new URL(url), true)).toBeUndefined();
+  });
+
+  it("lets public names and addresses through (their DNS answers are checked when sending)", () => {
+    expect(webhookRefusal(new URL("https://hooks.example.com/x"), false)).toBeUndefined();
+    expect(webhookRefusal(new URL("http://93.184.216.34/x"), false)).toBeUndefined();
   });
 });

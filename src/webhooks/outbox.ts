@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import { Agent, request } from "undici";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
+import { RateLimitedError } from "../errors.js";
+import { webhookUserIdOf } from "../keys.js";
 import { addressPolicy, guardedLookup, type AddressPolicy, type HostResolver } from "../media/fetch.js";
 import { describeRange, literalAddressOf } from "../media/net-policy.js";
 import { createSigningKeyStore, signWebhook, type SigningKeyStore } from "./signing.js";
@@ -102,6 +104,28 @@ const systemResolver: HostResolver = async (hostname) => {
   return found.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
 };
 
+/** Redeliveries of one request allowed within REDELIVERY_WINDOW_MS (the first delivery not counted). */
+export const REDELIVERIES_PER_WINDOW = 5;
+export const REDELIVERY_WINDOW_MS = 10 * 60_000;
+
+/**
+ * Why a webhook URL is refused before any connection, or undefined when it may be tried: only
+ * http(s); with private addresses not allowed, no literal address outside public unicast and no
+ * `localhost` name. Other names are judged by their DNS answers when the POST connects. Submit
+ * (422 on `fal_webhook`) and every delivery attempt use this one rule.
+ */
+export function webhookRefusal(url: URL, allowPrivate: boolean): string | undefined {
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `${url.protocol} URLs are not delivered to`;
+  if (allowPrivate) return undefined;
+  // Literal addresses never reach the connect-time lookup, so they are judged here.
+  const literal = literalAddressOf(url);
+  const verdict = literal === undefined ? undefined : addressPolicy(false).refuses(literal);
+  if (verdict) return `${literal} is ${describeRange(verdict.range)} (ALLOW_PRIVATE_URLS=true allows it)`;
+  const host = url.hostname.replace(/\.$/, "").toLowerCase();
+  if (host === "localhost" || host.endsWith(".localhost")) return `${host} is a loopback name (ALLOW_PRIVATE_URLS=true allows it)`;
+  return undefined;
+}
+
 function outcomeOf(a: Pick<AttemptRow, "status_code" | "error">): WebhookAttempt["outcome"] {
   if (a.status_code === null && a.error === null) return "in_progress";
   return a.error === null && a.status_code !== null && a.status_code >= 200 && a.status_code < 300 ? "delivered" : "failed";
@@ -155,7 +179,7 @@ export function createWebhookDispatcher(opts: WebhookDispatcherOptions) {
   const openAttempt = db.prepare(
     "INSERT OR REPLACE INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error) VALUES (?, ?, ?, 0, NULL, NULL)",
   );
-  const userIdOf = db.prepare<[string], { key_id: string }>("SELECT key_id FROM requests WHERE id = ?");
+  const keyIdOf = db.prepare<[string], { key_id: string }>("SELECT key_id FROM requests WHERE id = ?");
   const finishDelivery = db.prepare<{ id: number; attempt: number; state: DeliveryState; next: number; deliveredAt: number | null }>(
     `UPDATE webhook_deliveries SET state = @state, next_attempt_at = @next, delivered_at = @deliveredAt
      WHERE id = @id AND state = 'sending' AND attempts = @attempt`,
@@ -176,7 +200,8 @@ export function createWebhookDispatcher(opts: WebhookDispatcherOptions) {
     const row = claimOne.get({ now, leaseUntil: now + timeoutMs + CLAIM_GRACE_MS });
     if (!row) return undefined;
     openAttempt.run(row.id, row.attempts, now);
-    return { ...row, userId: userIdOf.get(row.request_id)?.key_id ?? "" };
+    const keyId = keyIdOf.get(row.request_id)?.key_id;
+    return { ...row, userId: keyId === undefined ? "" : webhookUserIdOf(db, keyId) };
   });
 
   /** Records an attempt's outcome and moves the delivery on: delivered, retried later, or failed. */
@@ -207,15 +232,8 @@ export function createWebhookDispatcher(opts: WebhookDispatcherOptions) {
     } catch {
       return { statusCode: null, error: "refused: not a valid URL", permanent: true };
     }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      return { statusCode: null, error: `refused: ${url.protocol} URLs are not delivered to`, permanent: true };
-    }
-    // Literal addresses never reach the connect-time lookup, so they are judged here.
-    const literal = literalAddressOf(url);
-    const verdict = literal === undefined ? undefined : policy.refuses(literal);
-    if (verdict) {
-      return { statusCode: null, error: `refused: ${literal} is ${describeRange(verdict.range)} (ALLOW_PRIVATE_URLS=true allows it)`, permanent: true };
-    }
+    const refusal = webhookRefusal(url, config.allowPrivateUrls);
+    if (refusal) return { statusCode: null, error: `refused: ${refusal}`, permanent: true };
     const body = Buffer.from(d.body, "utf8");
     const headers = signWebhook(keys.active(), {
       requestId: d.request_id,
@@ -321,6 +339,11 @@ export function createWebhookDispatcher(opts: WebhookDispatcherOptions) {
   const deliveryRows = db.prepare<[string], DeliveryRow>("SELECT * FROM webhook_deliveries WHERE request_id = ? ORDER BY id");
   const attemptRows = db.prepare<[number], AttemptRow>("SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY attempt");
   const latestDelivery = db.prepare<[string], DeliveryRow>("SELECT * FROM webhook_deliveries WHERE request_id = ? ORDER BY id DESC LIMIT 1");
+  /** Redeliveries (every delivery after a request's first) created since a time, oldest first. */
+  const recentRedeliveries = db.prepare<[string, number, string], { created_at: number }>(
+    `SELECT created_at FROM webhook_deliveries WHERE request_id = ? AND created_at > ?
+     AND id > (SELECT MIN(id) FROM webhook_deliveries WHERE request_id = ?) ORDER BY created_at, id`,
+  );
   const insertDelivery = db.prepare<[string, string, string, number, number], DeliveryRow>(
     "INSERT INTO webhook_deliveries (request_id, url, body, state, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING *",
   );
@@ -382,6 +405,14 @@ export function createWebhookDispatcher(opts: WebhookDispatcherOptions) {
       const last = latestDelivery.get(requestId);
       if (!last) return undefined;
       const now = clock();
+      const recent = recentRedeliveries.all(requestId, now - REDELIVERY_WINDOW_MS, requestId);
+      if (recent.length >= REDELIVERIES_PER_WINDOW) {
+        const retryAfterMs = recent[recent.length - REDELIVERIES_PER_WINDOW].created_at + REDELIVERY_WINDOW_MS - now;
+        throw new RateLimitedError(
+          `At most ${REDELIVERIES_PER_WINDOW} redeliveries of one request per ${REDELIVERY_WINDOW_MS / 60_000} minutes; try again in ${Math.ceil(retryAfterMs / 1000)} s`,
+          retryAfterMs / 1000,
+        );
+      }
       const row = insertDelivery.get(last.request_id, last.url, last.body, now, now)!;
       log.info({ deliveryId: row.id, requestId }, "webhook redelivery queued");
       kick();

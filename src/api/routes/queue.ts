@@ -8,6 +8,7 @@ import { submitHash } from "../../queue/admission.js";
 import type { StoredRequest } from "../../queue/store.js";
 import { authenticate, type ApiDeps } from "../server.js";
 import { validateInput } from "../validation.js";
+import { webhookRefusal } from "../../webhooks/outbox.js";
 import {
   IDEMPOTENCY_HEADER,
   PRIORITY_HEADER,
@@ -61,7 +62,7 @@ function startDeadline(req: FastifyRequest, now: number): number | null {
   return null;
 }
 
-function webhookUrl(raw: unknown): string | null {
+function webhookUrl(raw: unknown, allowPrivate: boolean): string | null {
   if (raw === undefined || raw === "") return null;
   const value = Array.isArray(raw) ? raw[0] : raw;
   let u: URL | undefined;
@@ -73,6 +74,8 @@ function webhookUrl(raw: unknown): string | null {
   if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) {
     throw new InputError([{ loc: ["query", "fal_webhook"], msg: "fal_webhook must be an http(s) URL", type: "url_parsing", input: String(value).slice(0, 200) }]);
   }
+  const refusal = webhookRefusal(u, allowPrivate);
+  if (refusal) throw new InputError([{ loc: ["query", "fal_webhook"], msg: `fal_webhook is refused: ${refusal}`, type: "value_error", input: String(value).slice(0, 200) }]);
   return u.toString();
 }
 
@@ -162,7 +165,7 @@ export async function registerQueueRoutes(app: FastifyInstance, deps: ApiDeps): 
     if (maxQueue !== undefined && deps.store.countQueued() >= Number(maxQueue)) {
       throw new RateLimitedError(`Queue is longer than fal_max_queue_length=${maxQueue}`, 5);
     }
-    const { request: r, replayed } = await acceptRequest(deps, req, endpoint, { webhook: webhookUrl(req.query.fal_webhook) });
+    const { request: r, replayed } = await acceptRequest(deps, req, endpoint, { webhook: webhookUrl(req.query.fal_webhook, deps.config.allowPrivateUrls) });
     reply.header(REQUEST_ID_HEADER, r.id);
     if (replayed) reply.header(REPLAYED_HEADER, "true");
     return reply.code(200).send(currentStatus(deps, deps.store.get(r.id)!, false));

@@ -1,9 +1,11 @@
-// ltx-serve's own routes beside fal's API: health, the OpenAPI document, endpoint descriptions for
-// the playground, and a key's request history and usage.
+// ltx-serve's own routes beside fal's API: health and readiness, the OpenAPI document, endpoint
+// descriptions for the playground, and a key's request history and usage.
+import fsp from "node:fs/promises";
+import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ENDPOINTS } from "../../endpoints.js";
-import { BadRequestError } from "../../errors.js";
+import { BadRequestError, redactInternals } from "../../errors.js";
 import { ffmpegBinary } from "../../media/ffmpeg.js";
 import { buildOpenApi } from "../openapi.js";
 import { authenticate, type ApiDeps } from "../server.js";
@@ -18,17 +20,67 @@ function parseTime(raw: string | undefined, fallback: number, name: string): num
   return t;
 }
 
+interface Check {
+  ok: boolean;
+  error?: string;
+}
+
+const failed = (err: unknown): Check => ({ ok: false, error: redactInternals((err as Error)?.message ?? String(err)) });
+
+/** Reads the database for real: a closed, missing or corrupt database fails here. */
+function checkDatabase(deps: ApiDeps): Check & { queued?: number } {
+  try {
+    deps.db.prepare("SELECT 1 FROM api_keys LIMIT 1").get();
+    return { ok: true, queued: deps.store.countQueued() };
+  } catch (err) {
+    return failed(err);
+  }
+}
+
+/** Writes and removes a small file where uploads and outputs are stored. */
+async function checkStorage(deps: ApiDeps): Promise<Check> {
+  const probe = path.join(deps.config.dataDir, "files", `.readyz-${process.pid}`);
+  try {
+    await fsp.writeFile(probe, "ok");
+    await fsp.rm(probe, { force: true });
+    return { ok: true };
+  } catch (err) {
+    return failed(err);
+  }
+}
+
+function checkEngines(deps: ApiDeps): Check & { engines: { name: string; ready: boolean; reason?: string }[] } {
+  const engines = deps.engines.all().map((e) => {
+    const reason = e.notReadyReason?.();
+    return reason === undefined ? { name: e.name, ready: true } : { name: e.name, ready: false, reason: redactInternals(reason) };
+  });
+  const notReady = engines.filter((e) => !e.ready);
+  return notReady.length ? { ok: false, error: notReady.map((e) => `${e.name}: ${e.reason}`).join("; "), engines } : { ok: true, engines };
+}
+
 export async function registerServiceRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
-  app.get("/health", async () => {
+  // Unauthenticated and cheap: one indexed read of the database, no input blobs.
+  app.get("/health", async (_req, reply) => {
     const ffmpeg = ffmpegBinary(deps.config.ffmpegPath);
-    return {
-      status: "ok",
+    const { queued, ...database } = checkDatabase(deps);
+    return reply.code(database.ok ? 200 : 503).send({
+      status: database.ok ? "ok" : "degraded",
       version: VERSION,
+      database,
       endpoints: ENDPOINTS.map((e) => ({ id: e.id, engine: deps.engines.engineFor(e.id).name })),
       ffmpeg: { path: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version },
-      queued: deps.store.countQueued(),
+      queued: queued ?? null,
       running: deps.dispatcher.runningCount(),
-    };
+    });
+  });
+
+  // Whether this process can take work now: database reachable, storage writable, engines ready.
+  app.get("/readyz", async (_req, reply) => {
+    const { queued: _queued, ...database } = checkDatabase(deps);
+    const storage = await checkStorage(deps);
+    const engines = checkEngines(deps);
+    const ready = database.ok && storage.ok && engines.ok;
+    return reply.code(ready ? 200 : 503).send({ ready, checks: { database, storage, engines } });
   });
 
   const openapi = buildOpenApi(deps.config.publicUrl, VERSION);

@@ -11,7 +11,7 @@ import { ffmpegBinary, ffprobeBinary } from "../../media/ffmpeg.js";
 import { CliError } from "../lib/errors.js";
 import { EXIT } from "../lib/exit-codes.js";
 import { callJson, checkHealth } from "../lib/http.js";
-import { serverUrl } from "../lib/options.js";
+import { keyFromEnv, serverUrl } from "../lib/options.js";
 import { runCommand } from "../lib/output.js";
 
 export type CheckStatus = "ok" | "note" | "missing";
@@ -161,7 +161,7 @@ export function registerDoctorCommand(program: Command): void {
     .command("doctor")
     .description("check what the service needs here: ffmpeg, data folder, keys, engines (exit 9 if something needed is missing)")
     .option("--url <url>", "also check a running server (default: LTX_SERVE_URL if set)")
-    .option("--key <key>", "key to try against that server (default: LTX_SERVE_KEY)")
+    .option("--key <key>", "key to try against that server (default: LTX_SERVE_KEY, else FAL_KEY)")
     .option("--json", "print one JSON document on stdout")
     .action(async (opts: { url?: string; key?: string; json?: boolean }) => {
       await runCommand(opts, async (out) => {
@@ -169,7 +169,7 @@ export function registerDoctorCommand(program: Command): void {
         const checks: Check[] = [nodeCheck(), binaryCheck("ffmpeg", config), binaryCheck("ffprobe", config), dataDirCheck(config.dataDir)];
         checks.push(await keysCheck(config));
         checks.push(...(await engineChecks(config)));
-        if (opts.url || process.env.LTX_SERVE_URL) checks.push(...(await serverChecks(serverUrl(opts), opts.key || process.env.LTX_SERVE_KEY)));
+        if (opts.url || process.env.LTX_SERVE_URL) checks.push(...(await serverChecks(serverUrl(opts), opts.key || keyFromEnv())));
         const missing = checks.filter((c) => c.status === "missing" && c.needed);
         out.result({ ok: missing.length === 0, checks });
         const label: Record<CheckStatus, string> = { ok: "ok", note: "note", missing: "MISSING" };

@@ -1,9 +1,10 @@
-// `ltx-serve serve`: starts the service, prints where it is and how to get a key, and shuts down
+// `ltx-serve serve`: starts the service, prints where it is and the next step (banner.ts), and shuts down
 // gracefully on SIGTERM/SIGINT (running jobs are handed back to the queue).
 import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
 import { ffmpegBinary } from "../../media/ffmpeg.js";
-import { startService } from "../../service.js";
+import { startService, type Service } from "../../service.js";
+import { portInUseMessage, startBanner } from "../lib/banner.js";
 
 export function registerServeCommand(program: Command): void {
   program
@@ -12,22 +13,17 @@ export function registerServeCommand(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       const ffmpeg = ffmpegBinary(config.ffmpegPath);
-      const service = await startService(config);
-      const out = (s: string) => process.stdout.write(`${s}\n`);
-      out("");
-      out(`ltx-serve is running at ${config.publicUrl}`);
-      out(`  playground  ${config.publicUrl}/`);
-      out(`  health      ${config.publicUrl}/health`);
-      out(`  openapi     ${config.publicUrl}/openapi.json`);
-      out(`  engines     ${service.engines.all().map((e) => e.name).join(", ")}${service.engines.all().some((e) => e.name === "preview") ? " (preview = CPU preview engine, not the LTX-2.3 model)" : ""}`);
-      out(`  ffmpeg      ${ffmpeg.version} (${ffmpeg.source}: ${ffmpeg.path})`);
-      if (service.keys.count() === 0) {
-        const { key } = service.keys.create("default");
-        out("");
-        out(`  First start: created an API key (shown once, keep it): ${key}`);
+      let service: Service;
+      try {
+        service = await startService(config);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+        process.stderr.write(portInUseMessage(config.host, config.port));
+        process.exit(1);
       }
-      out(`  API keys    create one with: npx ltx-serve keys create NAME   (or set API_KEYS)`);
-      out("");
+      const newKey = service.keys.count() === 0 ? service.keys.create("default").key : undefined;
+      const engines = service.engines.all().map((e) => e.name);
+      for (const line of startBanner({ url: config.publicUrl, engines, ffmpeg, newKey })) process.stdout.write(`${line}\n`);
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;

@@ -3,12 +3,9 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
 import { createSigningKeyStore, JWKS_PATH, toJwk } from "../../webhooks/signing.js";
+import { resolveServer, withServerOptions, type ServerOptions } from "../lib/options.js";
 
-interface HttpOptions {
-  url: string;
-  key?: string;
-  json?: boolean;
-}
+type HttpOptions = ServerOptions;
 
 interface WireAttempt {
   attempt: number;
@@ -32,8 +29,8 @@ interface WireDelivery {
 
 /** Calls the server; prints the error (with request id and status) and sets the exit code on failure. */
 async function call(opts: HttpOptions, method: "GET" | "POST", path: string): Promise<Record<string, unknown> | undefined> {
-  if (!opts.key) throw new Error("an API key is needed: --key or LTX_SERVE_KEY");
-  const res = await fetch(`${opts.url.replace(/\/+$/, "")}${path}`, { method, headers: { authorization: `Key ${opts.key}` } });
+  const server = resolveServer(opts);
+  const res = await fetch(`${server.url}${path}`, { method, headers: { authorization: `Key ${server.key}` } });
   const text = await res.text();
   let body: Record<string, unknown>;
   try {
@@ -66,11 +63,8 @@ function withKeyStore<T>(fn: (keys: ReturnType<typeof createSigningKeyStore>) =>
 
 export function registerWebhooksCommand(program: Command): void {
   const webhooks = program.command("webhooks").description("webhook deliveries and signing keys");
-  const httpOptions = (cmd: Command) =>
-    cmd
-      .option("--url <url>", "server URL (default: LTX_SERVE_URL or http://127.0.0.1:8787)", process.env.LTX_SERVE_URL ?? "http://127.0.0.1:8787")
-      .option("--key <key>", "API key (default: LTX_SERVE_KEY)", process.env.LTX_SERVE_KEY)
-      .option("--json", "print JSON");
+  // Read at action time: a default taken from the environment would print the key in --help.
+  const httpOptions = withServerOptions;
 
   httpOptions(
     webhooks

@@ -82,6 +82,10 @@ export async function checkHealth(url: string): Promise<Health> {
     throw unreachableError(url, err);
   }
   const body = (await readBody(res)) as Health | undefined;
+  const database = (body as { database?: { ok?: boolean; error?: string } } | undefined)?.database;
+  if (body?.status === "degraded" && database?.ok === false) {
+    throw new CliError(`the server at ${url} cannot use its database: ${database.error ?? "unknown error"}`, { exitCode: EXIT.unreachable, httpStatus: res.status });
+  }
   if (!res.ok || !body || typeof body !== "object" || body.status !== "ok") {
     throw new CliError(`the server at ${url} did not answer /health as an ltx-serve (HTTP ${res.status})`, { exitCode: EXIT.unreachable, httpStatus: res.status });
   }

@@ -1,6 +1,7 @@
 // Options shared by the client commands (--url, --key, --json, --endpoint) and how they resolve
 // against the environment. Read at action time so that LTX_SERVE_URL/LTX_SERVE_KEY set by a caller
-// (or a test) after import still count.
+// (or a test) after import still count, and so that no --help ever prints a key. The key variable
+// is LTX_SERVE_KEY; FAL_KEY (what fal's own clients read) is accepted when it is not set.
 import type { Command } from "commander";
 import { DEFAULT_ENDPOINT_ID, ENDPOINTS } from "../../endpoints.js";
 import { CliError } from "./errors.js";
@@ -21,11 +22,19 @@ export interface Server {
   key: string;
 }
 
+/** The environment variable that holds the API key, everywhere it is documented. */
+export const KEY_VARIABLE = "LTX_SERVE_KEY";
+
+/** The API key from the environment: LTX_SERVE_KEY, else FAL_KEY. */
+export function keyFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[KEY_VARIABLE] || env.FAL_KEY || undefined;
+}
+
 /** Adds --url, --key and --json to a command. */
 export function withServerOptions(cmd: Command): Command {
   return cmd
     .option("--url <url>", `server URL (default: LTX_SERVE_URL or ${DEFAULT_SERVER_URL})`)
-    .option("--key <key>", "API key (default: LTX_SERVE_KEY)")
+    .option("--key <key>", `API key (default: ${KEY_VARIABLE}, else FAL_KEY)`)
     .option("--json", "print one JSON document on stdout and nothing else there");
 }
 
@@ -44,9 +53,9 @@ export function serverUrl(opts: ServerOptions, env: NodeJS.ProcessEnv = process.
 /** The server and key to talk to; a missing key is an auth failure (exit 3) before any request. */
 export function resolveServer(opts: ServerOptions, env: NodeJS.ProcessEnv = process.env): Server {
   const url = serverUrl(opts, env);
-  const key = opts.key || env.LTX_SERVE_KEY;
+  const key = opts.key || keyFromEnv(env);
   if (!key) {
-    throw new CliError("no API key: pass --key or set LTX_SERVE_KEY", {
+    throw new CliError(`no API key: pass --key or set ${KEY_VARIABLE}`, {
       exitCode: EXIT.auth,
       hint: "the key was printed by `ltx-serve serve` at first start; make another with `ltx-serve keys create NAME`",
     });

@@ -1,6 +1,6 @@
 // Code that makes the same request as the playground: cURL against the wire routes, @fal-ai/client
 // redirected with requestMiddleware (contract 9.1) and Python fal_client via FAL_*_HOST (contract 10).
-// The key is never written into a snippet; each reads FAL_KEY from the environment.
+// The key is never written into a snippet; each reads LTX_SERVE_KEY from the environment.
 
 /** data: URIs longer than this are shortened in snippets (a photo inline would be megabytes of text). */
 const MAX_INLINE_DATA_URI = 160;
@@ -57,22 +57,22 @@ function shortenedNote(shortened, comment) {
 export function curlSnippet({ baseUrl, endpointId, app, input }) {
   const { shown, shortened } = displayInput(input);
   return [
-    `export FAL_KEY="your key"`,
+    `export LTX_SERVE_KEY="your key"`,
     `BASE=${shellQuote(baseUrl)}`,
     shortened.length > 0 ? shortenedNote(shortened, "#").trimEnd() : null,
     `# Submit to the queue; the answer carries the request_id`,
     `REQUEST_ID=$(curl -sS -X POST "$BASE/queue.fal.run/${endpointId}" \\`,
-    `  -H "Authorization: Key $FAL_KEY" \\`,
+    `  -H "Authorization: Key $LTX_SERVE_KEY" \\`,
     `  -H "Content-Type: application/json" \\`,
     `  -d ${shellQuote(JSON.stringify(shown, null, 2))} | jq -r .request_id)`,
     ``,
     `# Live status, progress and logs (Server-Sent Events); ends when the request completes`,
     `curl -sS -N "$BASE/queue.fal.run/${app}/requests/$REQUEST_ID/status/stream?logs=1" \\`,
-    `  -H "Authorization: Key $FAL_KEY"`,
+    `  -H "Authorization: Key $LTX_SERVE_KEY"`,
     ``,
     `# The result: {"video": {"url": …}, "seed": …}`,
     `curl -sS "$BASE/queue.fal.run/${app}/requests/$REQUEST_ID" \\`,
-    `  -H "Authorization: Key $FAL_KEY"`,
+    `  -H "Authorization: Key $LTX_SERVE_KEY"`,
   ].filter((line) => line !== null).join("\n");
 }
 
@@ -86,18 +86,22 @@ const BASE = ${JSON.stringify(baseUrl)};
 const FAL_HOST = /^(?:[a-z0-9-]+\\.)*fal\\.(?:run|ai)$/;
 
 const fal = createFalClient({
-  credentials: process.env.FAL_KEY,
+  credentials: process.env.LTX_SERVE_KEY,
   requestMiddleware: async (req) => {
     const u = new URL(req.url);
     return FAL_HOST.test(u.host) ? { ...req, url: \`\${BASE}/\${u.host}\${u.pathname}\${u.search}\` } : req;
   },
 });
 ${shortenedNote(shortened, "//")}
+let printed = 0;
 const result = await fal.subscribe(${JSON.stringify(endpointId)}, {
   input: ${indentBlock(JSON.stringify(shown, null, 2), 2)},
   logs: true,
+  // Every status update carries all log lines so far: print only the new ones.
   onQueueUpdate: (update) => {
-    if (update.status === "IN_PROGRESS") update.logs.forEach((log) => console.log(log.message));
+    const logs = update.logs ?? [];
+    for (const log of logs.slice(printed)) console.log(log.message);
+    printed = Math.max(printed, logs.length);
   },
 });
 console.log(result.data.video.url);
@@ -116,7 +120,8 @@ export function pythonSnippet({ baseUrl, endpointId, input }) {
 `;
   return `# pip install fal-client
 # fal_client builds https://{FAL_QUEUE_RUN_HOST}/{endpoint}; point both hosts at this server:
-#   export FAL_KEY="your key"
+#   export LTX_SERVE_KEY="your key"
+#   export FAL_KEY="$LTX_SERVE_KEY"   # fal_client reads its key from FAL_KEY
 #   export FAL_RUN_HOST="${hostPath}/fal.run"
 #   export FAL_QUEUE_RUN_HOST="${hostPath}/queue.fal.run"
 ${httpNote}${shortenedNote(shortened, "#")}import fal_client
