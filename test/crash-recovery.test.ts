@@ -7,6 +7,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDb } from "../src/db.js";
 import { ENDPOINT, falClient, smallInput } from "./helpers/fal.js";
+import { startServerProcess } from "./helpers/server-process.js";
 import { freePort } from "./helpers/service.js";
 
 const KEY = "crash-test-key";
@@ -17,26 +18,9 @@ afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
 
-/** Starts `ltx-serve serve` as its own process (the real CLI, from source). */
-async function startServer(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve"], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, API_KEYS: KEY, ALLOW_PRIVATE_URLS: "1", LOG_LEVEL: "warn", RATE_LIMIT_PER_MINUTE: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return child;
-    } catch {
-      // not up yet
-    }
-    if (child.exitCode !== null) throw new Error(`server exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server did not start: ${out}`);
+/** Starts `ltx-serve serve` as its own process on this file's key. */
+function startServer(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
+  return startServerProcess(children, { dataDir, port, key: KEY, env });
 }
 
 function kill9(child: ChildProcess): Promise<void> {

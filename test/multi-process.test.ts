@@ -13,6 +13,7 @@ import { probeVideo } from "../src/media/probe.js";
 import { createKeyStore } from "../src/keys.js";
 import { createRequestStore } from "../src/queue/store.js";
 import { ENDPOINT, smallInput } from "./helpers/fal.js";
+import { startServerProcess } from "./helpers/server-process.js";
 import { freePort } from "./helpers/service.js";
 
 const KEY = "multi-process-key";
@@ -98,26 +99,9 @@ describe("write transactions across processes", () => {
   });
 });
 
-/** Starts `ltx-serve serve` as its own process (the real CLI, from source). */
-async function startServer(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve"], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, API_KEYS: KEY, ALLOW_PRIVATE_URLS: "1", LOG_LEVEL: "warn", RATE_LIMIT_PER_MINUTE: "0", MAX_QUEUED_PER_KEY: "0" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return child;
-    } catch {
-      // not up yet
-    }
-    if (child.exitCode !== null) throw new Error(`server exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server did not start: ${out}`);
+/** Starts `ltx-serve serve` as its own process on this file's key. */
+function startServer(dataDir: string, port: number): Promise<ChildProcess> {
+  return startServerProcess(children, { dataDir, port, key: KEY, env: { MAX_QUEUED_PER_KEY: "0" } });
 }
 
 describe("two servers on one DATA_DIR", () => {

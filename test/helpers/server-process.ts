@@ -1,0 +1,36 @@
+// Starts `ltx-serve serve` as its own process (the real CLI, from source) for tests that kill,
+// restart or run several servers; each test file keeps its children to kill them at the end.
+import { spawn, type ChildProcess } from "node:child_process";
+
+export async function startServerProcess(
+  children: ChildProcess[],
+  opts: { dataDir: string; port: number; key: string; env?: Record<string, string> },
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve"], {
+    env: {
+      ...process.env,
+      PORT: String(opts.port),
+      DATA_DIR: opts.dataDir,
+      API_KEYS: opts.key,
+      ALLOW_PRIVATE_URLS: "1",
+      LOG_LEVEL: "warn",
+      RATE_LIMIT_PER_MINUTE: "0",
+      ...opts.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${opts.port}/health`)).ok) return child;
+    } catch {
+      // not up yet
+    }
+    if (child.exitCode !== null) throw new Error(`server exited: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not start: ${out}`);
+}
