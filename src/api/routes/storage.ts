@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Readable } from "node:stream";
 import { BadRequestError, NotFoundError } from "../../errors.js";
 import { authenticate, type ApiDeps } from "../server.js";
+import { FILE_SECURITY_HEADERS, readHead, servedType } from "../../storage/served-type.js";
 import { REST_HOSTS } from "../wire.js";
 
 interface InitiateBody {
@@ -87,6 +88,9 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
 
   // Stored files: public by unguessable URL (like fal's CDN), with Range, HEAD and a real type.
   await app.register(fastifyStatic, { root: path.join(deps.config.dataDir, "files"), serve: false, acceptRanges: true, etag: true, lastModified: true });
+  app.addHook("onRequest", async (req, reply) => {
+    if (req.url.startsWith("/files/")) reply.headers(FILE_SECURITY_HEADERS);
+  });
   app.get<{ Params: { id: string; name: string } }>("/files/:id/:name", async (req, reply) => {
     const f = files.get(req.params.id);
     if (!f || f.fileName !== req.params.name) throw new NotFoundError("File not found");
@@ -94,8 +98,11 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
       return reply.code(410).send({ detail: "File expired and was deleted" });
     }
     if (f.state !== "ready") throw new NotFoundError("File not uploaded yet");
-    reply.header("content-type", f.contentType);
+    const relative = path.join(f.id, f.fileName);
+    const served = servedType(f.contentType, readHead(path.join(deps.config.dataDir, "files", relative)), f.fileName);
+    reply.header("content-type", served.contentType);
+    reply.header("content-disposition", served.disposition);
     reply.header("cache-control", "private, max-age=3600");
-    return reply.sendFile(path.join(f.id, f.fileName));
+    return reply.sendFile(relative, { contentType: false });
   });
 }
