@@ -15,7 +15,7 @@ afterAll(async () => {
 
 async function upload(body: Buffer | string, type: string, name: string): Promise<string> {
   const fal = falClient(svc.url, svc.key);
-  return fal.storage.upload(new File([body], name, { type }));
+  return fal.storage.upload(new File([typeof body === "string" ? body : new Uint8Array(body)], name, { type }));
 }
 
 function expectSandboxed(res: Response): void {
