@@ -86,13 +86,7 @@ describe("sync hang-up", () => {
 
   it("re-attaches a client that retries within the grace period, and marks the answer as replayed", async () => {
     const input = await smallInput();
-    const known = new Set(await history());
-    let created: string | undefined;
-    await syncThenHangUp(input, async () => {
-      created = (await history()).find((id) => !known.has(id));
-      return created !== undefined;
-    });
-    expect(created).toBeDefined();
+    const created = await hangUpOnceCreated(input);
     const retry = await fetch(`${svc.url}/fal.run/${ENDPOINT}`, { method: "POST", headers: headers(), body: JSON.stringify(input) });
     expect(retry.status).toBe(200);
     expect(retry.headers.get("x-fal-request-id")).toBe(created);
@@ -102,17 +96,23 @@ describe("sync hang-up", () => {
 
   it("cancels the caller's own request when it does not come back within the grace period", async () => {
     const input = await smallInput({ duration: 10 });
-    const known = new Set(await history());
-    let created: string | undefined;
-    await syncThenHangUp(input, async () => {
-      created = (await history()).find((id) => !known.has(id));
-      return created !== undefined;
-    });
-    expect(created).toBeDefined();
-    const s = await waitStatus(created!, "COMPLETED");
+    const created = await hangUpOnceCreated(input);
+    const s = await waitStatus(created, "COMPLETED");
     expect(s.error_type).toBe("request_cancelled");
   });
 });
+
+/** Sends a sync run, hangs up once the request it created is in the history, and returns its id. */
+async function hangUpOnceCreated(input: Record<string, unknown>): Promise<string> {
+  const known = new Set(await history());
+  let created: string | undefined;
+  await syncThenHangUp(input, async () => {
+    created = (await history()).find((id) => !known.has(id));
+    return created !== undefined;
+  });
+  expect(created).toBeDefined();
+  return created!;
+}
 
 describe("duplicate rule", () => {
   it("answers a resubmit right after a cancel with new work, not the request being cancelled", async () => {
