@@ -202,3 +202,26 @@ export function toWireError(err: unknown): WireError {
 export function isRetryable(err: unknown): boolean {
   return err instanceof InfrastructureError;
 }
+
+/** The operation conflicts with the resource's state (e.g. a PUT to an upload that was already finalised): 409. */
+export class ConflictError extends ServiceError {
+  readonly status = 409;
+  readonly errorType = "conflict";
+}
+
+/** Not enough storage for this: the key's storage quota or the disk's free-space floor (507). */
+export class InsufficientStorageError extends ServiceError {
+  readonly status = 507;
+  readonly errorType = "insufficient_storage";
+}
+
+/** Whether an error (or one of its causes) is a full disk or quota: ENOSPC/EDQUOT, or a tool that printed so. */
+export function isNoSpaceError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOSPC" || code === "EDQUOT") return true;
+    const text = `${(e as ServiceError).internalMessage ?? ""} ${(e as Error).message ?? ""}`;
+    if (/\bENOSPC\b|No space left on device|Errno 28\b|Disk quota exceeded/i.test(text)) return true;
+  }
+  return false;
+}

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ENDPOINTS } from "../../endpoints.js";
-import { BadRequestError, redactInternals } from "../../errors.js";
+import { InputError, redactInternals } from "../../errors.js";
 import { ffmpegBinary } from "../../media/ffmpeg.js";
 import { buildOpenApi } from "../openapi.js";
 import { authenticate, type ApiDeps } from "../server.js";
@@ -13,10 +13,13 @@ import { wireStatusOf } from "../wire.js";
 
 const VERSION = "0.1.0";
 
-function parseTime(raw: string | undefined, fallback: number, name: string): number {
+/** A `from`/`to` query value: ISO date or epoch milliseconds, within what a Date can hold; else 422 naming it. */
+function parseTime(raw: unknown, fallback: number, name: string): number {
   if (raw === undefined || raw === "") return fallback;
+  const bad = (msg: string) => new InputError([{ loc: ["query", name], msg, type: "value_error", input: raw }]);
+  if (typeof raw !== "string") throw bad(`${name} must be given once`);
   const t = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(t)) throw new BadRequestError(`${name} must be an ISO date or epoch milliseconds`);
+  if (!Number.isFinite(t) || Number.isNaN(new Date(t).getTime())) throw bad(`${name} must be an ISO date or epoch milliseconds`);
   return t;
 }
 
@@ -127,10 +130,11 @@ export async function registerServiceRoutes(app: FastifyInstance, deps: ApiDeps)
     };
   });
 
-  app.get<{ Querystring: { from?: string; to?: string } }>("/api/usage", async (req) => {
+  app.get<{ Querystring: { from?: unknown; to?: unknown } }>("/api/usage", async (req) => {
     const keyId = authenticate(deps.keys, req);
     const from = parseTime(req.query.from, 0, "from");
     const to = parseTime(req.query.to, Date.now() + 1, "to");
+    if (to < from) throw new InputError([{ loc: ["query", "to"], msg: "to must not be before from", type: "value_error", input: req.query.to }]);
     const u = deps.store.usage(keyId, from, to);
     return {
       key_id: u.keyId,

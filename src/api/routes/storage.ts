@@ -1,5 +1,6 @@
 // fal's storage API (section 7): upload initiate on the rest hosts, the token-carrying upload URLs
-// (single PUT, multipart parts and complete), and serving stored files with Range support.
+// (single PUT, multipart parts and complete), and serving stored files with Range support. Limits,
+// quotas, part-list checks and finalise-once live in the file store (src/storage/files.ts).
 import path from "node:path";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -30,7 +31,8 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
 
   const initiate = (multipart: boolean) => async (req: FastifyRequest) => {
     const keyId = authenticate(deps.keys, req);
-    const body = (req.body ?? {}) as InitiateBody;
+    await files.checkCapacity(keyId);
+    const body = (req.body !== null && typeof req.body === "object" ? req.body : {}) as InitiateBody;
     const contentType = typeof body.content_type === "string" && body.content_type ? body.content_type : "application/octet-stream";
     const fileName = typeof body.file_name === "string" && body.file_name ? body.file_name : `${Date.now()}.bin`;
     const session = files.initiateUpload({
@@ -52,8 +54,8 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
     uploads.removeAllContentTypeParsers();
     uploads.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
     const token = (req: FastifyRequest) => {
-      const t = (req.query as { token?: string }).token;
-      if (!t) throw new NotFoundError("Upload not found");
+      const t = (req.query as { token?: unknown }).token;
+      if (typeof t !== "string" || !t) throw new NotFoundError("Upload not found");
       return t;
     };
     const bodyStream = (req: FastifyRequest): Readable => (req.body as Readable | undefined) ?? req.raw;
@@ -67,7 +69,7 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
       return reply.header("etag", part.etag).send(part);
     });
     uploads.post<{ Params: { id: string } }>("/uploads/:id/complete", async (req) => {
-      let parsed: { parts?: { partNumber: number; etag?: string }[] };
+      let parsed: unknown;
       try {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -81,7 +83,10 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
         if (err instanceof BadRequestError) throw err;
         throw new BadRequestError("complete expects JSON {\"parts\": [{\"partNumber\": n, \"etag\": \"...\"}]}");
       }
-      const f = await files.completeMultipart(req.params.id, token(req), parsed.parts ?? []);
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new BadRequestError("complete expects a JSON object {\"parts\": [{\"partNumber\": n, \"etag\": \"...\"}]}");
+      }
+      const f = await files.completeMultipart(req.params.id, token(req), (parsed as { parts?: unknown }).parts);
       return { file_url: files.urlOf(f), size: f.size };
     });
   });
