@@ -98,6 +98,10 @@ export interface Config {
   webhookRetryDelaysMs: number[];
   /** Time allowed for one webhook POST, answer included, in ms. Default 15_000. */
   webhookTimeoutMs: number;
+  /** Bytes one key may store (uploads and outputs) before uploads and submits get 507; 0 = no quota. Default 10 GiB. */
+  storageQuotaBytesPerKey: number;
+  /** Uploads and submits get 507 when the disk holding DATA_DIR/files has less free; 0 = no floor. Default 1 GiB. */
+  minFreeDiskBytes: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -204,6 +208,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     retentionSweepMs: int(env, "RETENTION_SWEEP_MS", 60_000),
     webhookRetryDelaysMs: msList(env, "WEBHOOK_RETRY_DELAYS_MS", [15, 30, 60, 120, 240, 480, 900, 1500, 3900].map((s) => s * 1000)),
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 15_000),
+    storageQuotaBytesPerKey: int(env, "STORAGE_QUOTA_BYTES_PER_KEY", 10 * 1024 ** 3),
+    minFreeDiskBytes: int(env, "MIN_FREE_DISK_BYTES", 1024 ** 3),
     ...overrides,
   };
   if (overrides.port !== undefined && overrides.publicUrl === undefined && !env.PUBLIC_URL) {

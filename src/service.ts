@@ -1,6 +1,7 @@
 // Assembles the whole service from configuration: database, file store, keys, engines, queue,
 // dispatcher and HTTP server; `startService` listens and `close` shuts it down gracefully.
 import fs from "node:fs";
+import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { buildApp } from "./api/server.js";
@@ -40,7 +41,10 @@ export async function createService(config: Config, opts: { log?: Logger; proces
   const log = opts.log ?? createLogger(config.logLevel);
   const db = openDb(config.dataDir, { busyTimeoutMs: config.sqliteBusyTimeoutMs });
   const store = createRequestStore({ db });
-  const files = createFileStore({ db, dataDir: config.dataDir, publicUrl: config.publicUrl, uploadLimitBytes: config.uploadLimitBytes });
+  const files = createFileStore({ db, dataDir: config.dataDir, publicUrl: config.publicUrl, uploadLimitBytes: config.uploadLimitBytes,
+    quotaBytesPerKey: config.storageQuotaBytesPerKey,
+    minFreeDiskBytes: config.minFreeDiskBytes,
+  });
   const keys = createKeyStore({ db, envKeys: config.apiKeys });
   const engines = await createEngines(config);
   const events = new RequestEvents();
@@ -55,7 +59,7 @@ export async function createService(config: Config, opts: { log?: Logger; proces
   const admission = createAdmission({ config, store, keys });
   const webhooks = createWebhookDispatcher({ db, config, log, events });
   const app = await buildApp({ config, db, store, events, dispatcher, admission, files, keys, engines, log, webhooks });
-  const retention = createRetentionSweeper({ db, files, log, intervalMs: config.retentionSweepMs });
+  const retention = createRetentionSweeper({ db, files, log, intervalMs: config.retentionSweepMs, workRoot: path.join(config.dataDir, "work") });
   if (opts.processJobs !== false) {
     dispatcher.start();
     retention.start();
@@ -95,4 +99,10 @@ export async function startService(config: Config, opts: { log?: Logger; process
     service.url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${address.port}`;
   }
   return service;
+}
+
+/** For the serve command: an error that escapes every handler is logged and the process keeps serving. */
+export function installProcessGuard(log: Logger): void {
+  process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception (survived)"));
+  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (survived)"));
 }

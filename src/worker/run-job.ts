@@ -4,7 +4,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "../config.js";
 import { RESOLUTION_SIZES, findEndpoint, priceOf, resolveOutputSpec } from "../endpoints.js";
-import { EngineError, InputError } from "../errors.js";
+import { EngineError, InfrastructureError, InputError, isNoSpaceError } from "../errors.js";
 import type { PreparedImage } from "../engines/types.js";
 import { prepareImage } from "../media/image.js";
 import { probeVideo } from "../media/probe.js";
@@ -133,6 +133,10 @@ export function createJobRunner({ config, files }: { config: Config; files: File
         charge: { resolution: input.resolution, seconds: input.duration, costUsd: priceOf(endpoint, input) },
       };
     } catch (err) {
+      // A full disk is the host's fault, not the input's or the model's: retryable, elsewhere or later.
+      if (isNoSpaceError(err) && !ctx.signal.aborted) {
+        throw new InfrastructureError("No space left on the device while rendering", { cause: err, requestId: request.id, errorType: "storage_full" });
+      }
       if (err instanceof InputError || err instanceof EngineError) err.requestId = request.id;
       throw err;
     } finally {

@@ -115,6 +115,7 @@ export async function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint
   };
   const first = deps.admission.admit(admissionOpts);
   if (first.kind === "replay") return replayed(first.request);
+  await deps.files.checkCapacity(keyId);
   const startDeadlineAt = startDeadline(req, now);
   const accepted = deps.store.atomically((): Accepted => {
     const admission = deps.admission.admit(admissionOpts, { countHit: false });

@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
 import { ffmpegBinary } from "../../media/ffmpeg.js";
-import { startService, type Service } from "../../service.js";
+import { installProcessGuard, startService, type Service } from "../../service.js";
 import { portInUseMessage, startBanner } from "../lib/banner.js";
 
 export function registerServeCommand(program: Command): void {
@@ -21,6 +21,7 @@ export function registerServeCommand(program: Command): void {
         process.stderr.write(portInUseMessage(config.host, config.port));
         process.exit(1);
       }
+      installProcessGuard(service.log);
       const newKey = service.keys.count() === 0 ? service.keys.create("default").key : undefined;
       const engines = service.engines.all().map((e) => e.name);
       for (const line of startBanner({ url: config.publicUrl, engines, ffmpeg, newKey })) process.stdout.write(`${line}\n`);
