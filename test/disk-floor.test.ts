@@ -49,3 +49,34 @@ describe("free-space floor on a 20 MiB tmpfs", () => {
     }
   });
 });
+
+describe("a render on a full disk", () => {
+  it("fails as a retryable storage_full infrastructure error, not engine_error", async (ctx) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-enospc-"));
+    const workDir = path.join(dataDir, "work");
+    fs.mkdirSync(workDir);
+    const why = tryMount(workDir);
+    if (why) {
+      console.warn(`[skip] full-disk render test: ${why}`);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      ctx.skip();
+    }
+    const svc = await startTestService({ dataDir, env: { MIN_FREE_DISK_BYTES: "0" } });
+    try {
+      try {
+        fs.writeFileSync(path.join(workDir, "filler"), new Uint8Array(20 * 1024 * 1024));
+      } catch {
+        // the tmpfs is now full
+      }
+      const auth = { authorization: `Key ${svc.key}` };
+      const res = await fetch(`${svc.url}/fal.run/${ENDPOINT}`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(await smallInput({ seed: 2 })) });
+      const body = (await res.json()) as { error_type?: string; detail?: unknown };
+      expect(res.status, JSON.stringify(body)).toBe(503);
+      expect(res.headers.get("x-fal-error-type")).toBe("storage_full");
+    } finally {
+      await svc.close({ keepData: true });
+      execFileSync("umount", [workDir]);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
