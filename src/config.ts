@@ -102,6 +102,33 @@ export interface Config {
   storageQuotaBytesPerKey: number;
   /** Uploads and submits get 507 when the disk holding DATA_DIR/files has less free; 0 = no floor. Default 1 GiB. */
   minFreeDiskBytes: number;
+  // Blob storage (src/storage/blobs): where the bytes of uploads and outputs live.
+  /** STORAGE_URL: a local folder (a path or file:// URL; default DATA_DIR) or s3://bucket/prefix. */
+  storage: StorageLocation;
+  /** S3-compatible server's URL (S3_ENDPOINT_URL, e.g. http://minio:9000); unset = AWS S3. */
+  s3EndpointUrl?: string;
+  /** Bucket in the URL path rather than the host name (S3_FORCE_PATH_STYLE; MinIO, moto). Default false. */
+  s3ForcePathStyle: boolean;
+  /** AWS_REGION of the bucket. Default us-east-1. */
+  awsRegion: string;
+  /** Lifetime of the presigned URL a file download is redirected to, in s (S3_PRESIGN_SECONDS, <= 604800); 0 = stream through the service. Default 900. */
+  s3PresignSeconds: number;
+}
+
+export type StorageLocation = { kind: "file"; root: string } | { kind: "s3"; bucket: string; prefix: string };
+
+/** STORAGE_URL: unset = DATA_DIR; `s3://bucket[/prefix]`; `file:///abs/path` or a plain path. */
+export function parseStorageUrl(raw: string | undefined, dataDir: string): StorageLocation {
+  const value = (raw ?? "").trim();
+  if (!value) return { kind: "file", root: dataDir };
+  if (/^s3:/i.test(value)) {
+    const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/i.exec(value);
+    if (!m) throw new Error(`STORAGE_URL must look like s3://bucket/prefix with a valid bucket name, got ${JSON.stringify(raw)}`);
+    return { kind: "s3", bucket: m[1]!, prefix: (m[2] ?? "").replace(/^\/+|\/+$/g, "") };
+  }
+  if (/^file:/i.test(value)) return { kind: "file", root: path.resolve(new URL(value).pathname) };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new Error(`STORAGE_URL must be a folder, file:// or s3:// URL, got ${JSON.stringify(raw)}`);
+  return { kind: "file", root: path.resolve(value) };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -210,10 +237,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 15_000),
     storageQuotaBytesPerKey: int(env, "STORAGE_QUOTA_BYTES_PER_KEY", 10 * 1024 ** 3),
     minFreeDiskBytes: int(env, "MIN_FREE_DISK_BYTES", 1024 ** 3),
+    storage: parseStorageUrl(env.STORAGE_URL, path.resolve(env.DATA_DIR ?? "./data")),
+    s3EndpointUrl: env.S3_ENDPOINT_URL ? env.S3_ENDPOINT_URL.replace(/\/+$/, "") : undefined,
+    s3ForcePathStyle: bool(env, "S3_FORCE_PATH_STYLE", false),
+    awsRegion: env.AWS_REGION || "us-east-1",
+    s3PresignSeconds: ((seconds) => {
+      if (!Number.isInteger(seconds) || seconds < 0 || seconds > 604_800) throw new Error(`S3_PRESIGN_SECONDS must be whole seconds from 0 (stream) to 604800 (7 days), got ${JSON.stringify(env.S3_PRESIGN_SECONDS)}`);
+      return seconds;
+    })(int(env, "S3_PRESIGN_SECONDS", 900)),
     ...overrides,
   };
   if (overrides.port !== undefined && overrides.publicUrl === undefined && !env.PUBLIC_URL) {
     config.publicUrl = `http://${displayHost}:${port}`;
+  }
+  if (overrides.dataDir !== undefined && overrides.storage === undefined && !env.STORAGE_URL?.trim()) {
+    config.storage = { kind: "file", root: config.dataDir };
   }
   return config;
 }
