@@ -38,6 +38,8 @@ export interface FileStore {
   completeMultipart(id: string, token: string, parts: { partNumber: number; etag?: string }[]): Promise<StoredFile>;
   /** Moves a finished file (e.g. an engine's MP4) into the store. */
   adopt(srcPath: string, opts: { keyId: string | null; fileName: string; contentType: string; expiresAt?: number | null }): Promise<StoredFile>;
+  /** Stores bytes already in memory as a ready file owned by `keyId` (inline data: inputs moved at admission). */
+  putBuffer(bytes: Buffer, opts: { keyId: string | null; fileName: string; contentType: string; expiresAt?: number | null }): Promise<StoredFile>;
   get(id: string): StoredFile | undefined;
   /** Path on disk of a ready file, or undefined. */
   pathOf(file: StoredFile): string;
@@ -233,6 +235,17 @@ export function createFileStore({ db, dataDir, publicUrl, uploadLimitBytes, cloc
       await fsp.rm(partsDir, { recursive: true, force: true });
       markReady.run(size, id);
       return { ...file, state: "ready", size };
+    },
+
+    async putBuffer(bytes, opts) {
+      const tmp = path.join(root, `.put-${randomBytes(8).toString("hex")}.tmp`);
+      try {
+        await fsp.writeFile(tmp, bytes);
+      } catch (err) {
+        await fsp.rm(tmp, { force: true }).catch(() => undefined);
+        throw new InfrastructureError(`Could not store ${safeFileName(opts.fileName)}: ${(err as Error).message}`, { cause: err, errorType: "storage_error" });
+      }
+      return this.adopt(tmp, opts);
     },
 
     async adopt(srcPath, { keyId, fileName, contentType, expiresAt = null }) {
