@@ -119,6 +119,12 @@ const MIGRATIONS: string[] = [
     user_id TEXT NOT NULL UNIQUE
   );
   `,
+  // Price and input size in columns, so that status, SSE, history and spend checks never read input_json.
+  `
+  ALTER TABLE requests ADD COLUMN price_usd REAL;
+  ALTER TABLE requests ADD COLUMN input_bytes INTEGER;
+  UPDATE requests SET input_bytes = length(CAST(input_json AS BLOB));
+  `,
 ];
 
 /** How long a statement waits for another process's write lock before SQLITE_BUSY. */

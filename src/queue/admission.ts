@@ -2,7 +2,7 @@
 // for clients that retry without a key, per-key rate limit, queued-request cap and spend cap.
 import { createHash } from "node:crypto";
 import type { Config } from "../config.js";
-import { findEndpoint, priceOf, type EndpointDef, type VideoInput } from "../endpoints.js";
+import { priceOf, type EndpointDef, type VideoInput } from "../endpoints.js";
 import { InputError, RateLimitedError, SpendCapError } from "../errors.js";
 import type { KeyStore } from "../keys.js";
 import type { RequestStore, StoredRequest } from "./store.js";
@@ -43,10 +43,6 @@ export type Admission = { kind: "new" } | { kind: "replay"; request: StoredReque
 
 export function createAdmission({ config, store, keys, clock = Date.now }: { config: Config; store: RequestStore; keys: KeyStore; clock?: () => number }) {
   const limiter = new RateLimiter(config.rateLimitPerMinute);
-  const priceOfRequest = (r: StoredRequest) => {
-    const e = findEndpoint(r.endpoint);
-    return e ? priceOf(e, r.input) : 0;
-  };
   return {
     /**
      * Replays: a repeated Idempotency-Key with the same body returns the original (a different body is
@@ -82,7 +78,7 @@ export function createAdmission({ config, store, keys, clock = Date.now }: { con
       const cap = keys.spendCap(opts.keyId);
       if (cap !== null) {
         const price = priceOf(opts.endpoint, opts.input);
-        const committed = store.committedSpend(opts.keyId, priceOfRequest);
+        const committed = store.committedSpend(opts.keyId);
         if (committed + price > cap + 1e-9) {
           throw new SpendCapError(
             `Spend cap of $${cap.toFixed(2)} would be exceeded: $${committed.toFixed(2)} charged or queued, this request costs $${price.toFixed(2)}`,

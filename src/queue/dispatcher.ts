@@ -8,7 +8,7 @@ import { CancelledError, InfrastructureError, RequestTimeoutError, ServiceError,
 import type { Engine, EngineProgress } from "../engines/types.js";
 import type { LogEntry, Progress, RequestStore, StoredRequest } from "./store.js";
 import type { RequestEvents } from "./events.js";
-import type { Completion } from "./store.js";
+import type { Completion, RunnableRequest } from "./store.js";
 
 /** What a job runner needs besides the request. */
 export interface JobContext {
@@ -18,7 +18,7 @@ export interface JobContext {
   progress(p: EngineProgress): void;
 }
 
-export type RunJob = (request: StoredRequest, ctx: JobContext) => Promise<Completion>;
+export type RunJob = (request: RunnableRequest, ctx: JobContext) => Promise<Completion>;
 
 export type CancelOutcome = "CANCELLATION_REQUESTED" | "ALREADY_COMPLETED" | "NOT_FOUND";
 
@@ -176,7 +176,7 @@ export function createDispatcher(opts: DispatcherOptions) {
     };
     const done = (async () => {
       try {
-        const completion = await runJob(r, ctx);
+        const completion = await runJob({ ...r, input: store.loadInput(r.id) }, ctx);
         if (controller.signal.aborted) throw controller.signal.reason;
         // The video is made: recording it waits out any lock held by another process.
         const recorded = await retryWhileBusy(() => store.succeed(r.id, INSTANCE_ID, completion), {

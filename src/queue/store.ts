@@ -34,10 +34,13 @@ export interface StoredRequest {
   state: RequestState;
   /** 0 normal, 1 low. */
   priority: number;
-  input: VideoInput;
   headers: Record<string, string>;
   webhookUrl: string | null;
   seed: number;
+  /** Price at admission, kept in a column so that spend checks never read the input. */
+  priceUsd: number | null;
+  /** Size of the stored input JSON in bytes (inline data: URIs are already moved into file storage). */
+  inputBytes: number | null;
   createdAt: number;
   startDeadlineAt: number | null;
   startedAt: number | null;
@@ -77,7 +80,12 @@ export interface NewRequest {
   idempotencyKey?: string | null;
   /** Hash of endpoint, body and x-fal-* headers, for idempotency checks and duplicate detection. */
   bodyHash?: string;
+  /** Price of the request, for the spend cap. */
+  priceUsd?: number;
 }
+
+/** A request with its input, as the job runner gets it (only the dispatcher reads the input). */
+export type RunnableRequest = StoredRequest & { input: VideoInput };
 
 export interface Completion {
   result: Record<string, unknown>;
@@ -107,7 +115,6 @@ interface Row {
   key_id: string;
   state: RequestState;
   priority: number;
-  input_json: string;
   headers_json: string;
   webhook_url: string | null;
   seed: number;
@@ -133,7 +140,18 @@ interface Row {
   idempotency_key: string | null;
   body_hash: string;
   files_expired_at: number | null;
+  price_usd: number | null;
+  input_bytes: number | null;
 }
+
+/**
+ * Every column but input_json: status, SSE, history and the queue's own bookkeeping never read the
+ * stored input; only loadInput does, for the job that runs it.
+ */
+const COLS = `seq, id, app, endpoint, key_id, state, priority, headers_json, webhook_url, seed, created_at, start_deadline_at,
+  started_at, finished_at, attempts, lease_owner, lease_expires_at, gateway_request_id, cancel_requested, engine, model,
+  progress_json, result_json, error_json, inference_time, metrics_json, cost_usd, output_file_id, thumbnail_file_id,
+  idempotency_key, body_hash, files_expired_at, price_usd, input_bytes`;
 
 const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
 
@@ -146,10 +164,11 @@ function fromRow(r: Row): StoredRequest {
     keyId: r.key_id,
     state: r.state,
     priority: r.priority,
-    input: JSON.parse(r.input_json) as VideoInput,
     headers: JSON.parse(r.headers_json) as Record<string, string>,
     webhookUrl: r.webhook_url,
     seed: r.seed,
+    priceUsd: r.price_usd,
+    inputBytes: r.input_bytes,
     createdAt: r.created_at,
     startDeadlineAt: r.start_deadline_at,
     startedAt: r.started_at,
@@ -178,7 +197,7 @@ function fromRow(r: Row): StoredRequest {
 export type RequestStore = ReturnType<typeof createRequestStore>;
 
 export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: () => number }) {
-  const byId = db.prepare<[string], Row>("SELECT * FROM requests WHERE id = ?");
+  const byId = db.prepare<[string], Row>(`SELECT ${COLS} FROM requests WHERE id = ?`);
   const insertLog = db.prepare(
     `INSERT INTO request_logs (request_id, seq, ts, level, message)
      SELECT @id, COALESCE(MAX(seq), 0) + 1, @ts, @level, @message FROM request_logs WHERE request_id = @id
@@ -243,14 +262,15 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
     create(r: NewRequest): StoredRequest {
       const id = r.id ?? randomUUID();
       const now = clock();
+      const inputJson = JSON.stringify(r.input);
       writeTransaction(db, () => {
         db.prepare(
           `INSERT INTO requests (id, app, endpoint, key_id, state, priority, input_json, headers_json, webhook_url, seed, created_at, start_deadline_at,
-             idempotency_key, body_hash)
-           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             idempotency_key, body_hash, price_usd, input_bytes)
+           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
-          id, r.app, r.endpoint, r.keyId, r.priority, JSON.stringify(r.input), JSON.stringify(r.headers), r.webhookUrl, r.seed, now,
-          r.startDeadlineAt, r.idempotencyKey ?? null, r.bodyHash ?? "",
+          id, r.app, r.endpoint, r.keyId, r.priority, inputJson, JSON.stringify(r.headers), r.webhookUrl, r.seed, now,
+          r.startDeadlineAt, r.idempotencyKey ?? null, r.bodyHash ?? "", r.priceUsd ?? null, Buffer.byteLength(inputJson),
         );
         appendLog(id, "INFO", "Request queued");
       });
@@ -258,7 +278,7 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
     },
 
     findByIdempotencyKey(keyId: string, idempotencyKey: string): StoredRequest | undefined {
-      const row = db.prepare<[string, string], Row>("SELECT * FROM requests WHERE key_id = ? AND idempotency_key = ?").get(keyId, idempotencyKey);
+      const row = db.prepare<[string, string], Row>(`SELECT ${COLS} FROM requests WHERE key_id = ? AND idempotency_key = ?`).get(keyId, idempotencyKey);
       return row ? fromRow(row) : undefined;
     },
 
@@ -266,7 +286,7 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
     findRecentDuplicate(keyId: string, bodyHash: string, since: number): StoredRequest | undefined {
       const row = db
         .prepare<[string, string, number], Row>(
-          `SELECT * FROM requests WHERE key_id = ? AND body_hash = ? AND created_at >= ? AND state IN ('queued', 'running', 'succeeded')
+          `SELECT ${COLS} FROM requests WHERE key_id = ? AND body_hash = ? AND created_at >= ? AND state IN ('queued', 'running', 'succeeded')
              AND cancel_requested = 0
            ORDER BY seq DESC LIMIT 1`,
         )
@@ -279,15 +299,20 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
       return (db.prepare("SELECT COUNT(*) AS n FROM requests WHERE key_id = ? AND state = 'queued'").get(keyId) as { n: number }).n;
     },
 
-    /** Dollars charged to a key plus the price of its queued and running requests. */
-    committedSpend(keyId: string, priceOf: (r: StoredRequest) => number): number {
+    /** Dollars charged to a key plus the price of its queued and running requests (from the price column). */
+    committedSpend(keyId: string): number {
       const charged = (db.prepare("SELECT COALESCE(SUM(cost_usd), 0) AS c FROM usage WHERE key_id = ?").get(keyId) as { c: number }).c;
-      const pending = db
-        .prepare<[string], Row>("SELECT * FROM requests WHERE key_id = ? AND state IN ('queued', 'running')")
-        .all(keyId)
-        .map(fromRow)
-        .reduce((a, r) => a + priceOf(r), 0);
+      const pending = (
+        db.prepare("SELECT COALESCE(SUM(price_usd), 0) AS p FROM requests WHERE key_id = ? AND state IN ('queued', 'running')").get(keyId) as { p: number }
+      ).p;
       return charged + pending;
+    },
+
+    /** The stored input of a request: read only where the job runs. */
+    loadInput(id: string): VideoInput {
+      const row = db.prepare<[string], { input_json: string }>("SELECT input_json FROM requests WHERE id = ?").get(id);
+      if (!row) throw new Error(`request ${id} not found`);
+      return JSON.parse(row.input_json) as VideoInput;
     },
 
     /** The request if it belongs to this key (and app, when given); other keys see nothing. */
@@ -320,7 +345,7 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
              started_at = COALESCE(started_at, ?), gateway_request_id = ?
            WHERE seq = (SELECT seq FROM requests WHERE state = 'queued' AND cancel_requested = 0 AND endpoint IN (${marks})
                         ORDER BY priority, seq LIMIT 1)
-           RETURNING *`,
+           RETURNING ${COLS}`,
         )
         .get(owner, now + leaseMs, now, randomUUID(), ...endpoints) as Row | undefined;
       return row ? fromRow(row) : undefined;
@@ -336,7 +361,7 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
 
     /** Running requests whose lease ran out or whose owner is known dead. */
     listOrphaned(isOwnerDead: (owner: string) => boolean): StoredRequest[] {
-      const rows = db.prepare<[], Row>("SELECT * FROM requests WHERE state = 'running'").all();
+      const rows = db.prepare<[], Row>(`SELECT ${COLS} FROM requests WHERE state = 'running'`).all();
       const now = clock();
       return rows
         .filter((r) => (r.lease_expires_at ?? 0) < now || (r.lease_owner !== null && isOwnerDead(r.lease_owner)))
@@ -423,16 +448,22 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
     /** Queued requests whose start deadline has passed. */
     listStartDeadlinePassed(): StoredRequest[] {
       return db
-        .prepare<[number], Row>("SELECT * FROM requests WHERE state = 'queued' AND start_deadline_at IS NOT NULL AND start_deadline_at < ?")
+        .prepare<[number], Row>(`SELECT ${COLS} FROM requests WHERE state = 'queued' AND start_deadline_at IS NOT NULL AND start_deadline_at < ?`)
         .all(clock())
         .map(fromRow);
     },
 
-    listForKey(keyId: string, limit = 50): StoredRequest[] {
+    /** One page of this key's requests, newest first, strictly older than `beforeSeq` when given. */
+    listForKey(keyId: string, limit = 50, beforeSeq: number | null = null): StoredRequest[] {
       return db
-        .prepare<[string, number], Row>("SELECT * FROM requests WHERE key_id = ? ORDER BY seq DESC LIMIT ?")
-        .all(keyId, limit)
+        .prepare<[string, number, number], Row>(`SELECT ${COLS} FROM requests WHERE key_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`)
+        .all(keyId, beforeSeq ?? Number.MAX_SAFE_INTEGER, limit)
         .map(fromRow);
+    },
+
+    /** Whether this key has a request older than `seq` (so another history page exists). */
+    hasOlderForKey(keyId: string, seq: number): boolean {
+      return db.prepare("SELECT 1 FROM requests WHERE key_id = ? AND seq < ? LIMIT 1").get(keyId, seq) !== undefined;
     },
 
     countQueued(): number {

@@ -54,6 +54,8 @@ export interface FileStore {
   usedBytes(keyId: string | null): number;
   /** Moves a finished file (e.g. an engine's MP4) into the store. */
   adopt(srcPath: string, opts: { keyId: string | null; fileName: string; contentType: string; expiresAt?: number | null }): Promise<StoredFile>;
+  /** Stores bytes already in memory as a ready file owned by `keyId` (inline data: inputs moved at admission). */
+  putBuffer(bytes: Buffer, opts: { keyId: string | null; fileName: string; contentType: string; expiresAt?: number | null }): Promise<StoredFile>;
   get(id: string): StoredFile | undefined;
   /** Path on disk of a ready file, or undefined. */
   pathOf(file: StoredFile): string;
@@ -453,6 +455,17 @@ export function createFileStore({
     },
 
     usedBytes: (keyId) => usedBytes(keyId),
+
+    async putBuffer(bytes, opts) {
+      const tmp = path.join(root, `.put-${randomBytes(8).toString("hex")}.tmp`);
+      try {
+        await fsp.writeFile(tmp, bytes);
+      } catch (err) {
+        await fsp.rm(tmp, { force: true }).catch(() => undefined);
+        throw new InfrastructureError(`Could not store ${safeFileName(opts.fileName)}: ${(err as Error).message}`, { cause: err, errorType: "storage_error" });
+      }
+      return this.adopt(tmp, opts);
+    },
 
     async adopt(srcPath, { keyId, fileName, contentType, expiresAt = null }) {
       const id = newId();

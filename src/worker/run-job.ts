@@ -11,7 +11,7 @@ import { probeVideo } from "../media/probe.js";
 import { differences } from "../media/verify.js";
 import { writeThumbnail } from "../media/thumbnail.js";
 import type { JobContext, RunJob } from "../queue/dispatcher.js";
-import type { Completion, StoredRequest } from "../queue/store.js";
+import type { Completion, RunnableRequest } from "../queue/store.js";
 import type { FileStore } from "../storage/files.js";
 import { outputExpiry } from "../storage/retention.js";
 
@@ -28,7 +28,7 @@ export interface VideoOutput {
 }
 
 export function createJobRunner({ config, files }: { config: Config; files: FileStore }): RunJob {
-  return async function runJob(request: StoredRequest, ctx: JobContext): Promise<Completion> {
+  return async function runJob(request: RunnableRequest, ctx: JobContext): Promise<Completion> {
     const begin = performance.now();
     const input = request.input;
     const endpoint = findEndpoint(request.endpoint);

@@ -2,9 +2,11 @@
 // (fal-wire-contract section 3). Handlers validate, call the queue, and map to the wire.
 import { randomInt } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { ENDPOINTS, findEndpoint, type EndpointDef } from "../../endpoints.js";
+import { ENDPOINTS, findEndpoint, priceOf, type EndpointDef } from "../../endpoints.js";
 import { InputError, NotFoundError, NotReadyError, RateLimitedError } from "../../errors.js";
 import { submitHash } from "../../queue/admission.js";
+import { moveInlineInputs } from "../../queue/inline-inputs.js";
+import { outputExpiry } from "../../storage/retention.js";
 import type { StoredRequest } from "../../queue/store.js";
 import { authenticate, type ApiDeps } from "../server.js";
 import { validateInput } from "../validation.js";
@@ -117,6 +119,13 @@ export async function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint
   if (first.kind === "replay") return replayed(first.request);
   await deps.files.checkCapacity(keyId);
   const startDeadlineAt = startDeadline(req, now);
+  // Inline data: inputs go to file storage now, so the stored input holds only URLs and small fields.
+  const storedInput = await moveInlineInputs(input, {
+    files: deps.files,
+    keyId,
+    maxBytes: deps.config.uploadLimitBytes,
+    expiresAt: outputExpiry(headers["x-fal-object-lifecycle-preference"], deps.config.retentionSeconds, now),
+  });
   const accepted = deps.store.atomically((): Accepted => {
     const admission = deps.admission.admit(admissionOpts, { countHit: false });
     if (admission.kind === "replay") return { request: admission.request, replayed: true };
@@ -125,7 +134,8 @@ export async function acceptRequest(deps: ApiDeps, req: FastifyRequest, endpoint
       endpoint: endpoint.id,
       keyId,
       priority: headers[PRIORITY_HEADER] === "low" ? 1 : 0,
-      input,
+      input: storedInput,
+      priceUsd: priceOf(endpoint, input),
       headers,
       webhookUrl: opts.webhook,
       seed: input.seed ?? randomInt(0, 2 ** 32 - 1),

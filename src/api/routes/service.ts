@@ -5,7 +5,7 @@ import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ENDPOINTS } from "../../endpoints.js";
-import { InputError, redactInternals } from "../../errors.js";
+import { BadRequestError, InputError, redactInternals } from "../../errors.js";
 import { ffmpegBinary } from "../../media/ffmpeg.js";
 import { buildOpenApi } from "../openapi.js";
 import { authenticate, type ApiDeps } from "../server.js";
@@ -100,15 +100,22 @@ export async function registerServiceRoutes(app: FastifyInstance, deps: ApiDeps)
     })),
   );
 
-  app.get<{ Querystring: { limit?: string } }>("/api/requests", async (req) => {
+  // History, newest first, one page at a time: ?limit= (1 to 100, default 20) and the opaque ?cursor=
+  // of the previous answer's next_cursor. Each row's input is read for this page only, and is small:
+  // inline data: inputs were moved into file storage at admission.
+  app.get<{ Querystring: { limit?: string | string[]; cursor?: string | string[] } }>("/api/requests", async (req) => {
     const keyId = authenticate(deps.keys, req);
-    const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
+    const { limit, beforeSeq } = historyPage(req.query);
     const fileUrl = (id: string | null) => {
       const f = id ? deps.files.get(id) : undefined;
       return f && f.state === "ready" ? deps.files.urlOf(f) : null;
     };
+    const page = deps.store.listForKey(keyId, limit, beforeSeq);
+    const last = page.at(-1);
+    const nextCursor = page.length === limit && last && deps.store.hasOlderForKey(keyId, last.seq) ? encodeCursor(last.seq) : null;
     return {
-      requests: deps.store.listForKey(keyId, limit).map((r) => ({
+      next_cursor: nextCursor,
+      requests: page.map((r) => ({
         request_id: r.id,
         endpoint: r.endpoint,
         status: wireStatusOf(r),
@@ -119,7 +126,8 @@ export async function registerServiceRoutes(app: FastifyInstance, deps: ApiDeps)
         engine: r.engine,
         model: r.model,
         cost_usd: r.costUsd ?? 0,
-        input: r.input,
+        input: deps.store.loadInput(r.id),
+        input_bytes: r.inputBytes,
         seed: r.seed,
         progress: r.progress,
         video: r.state === "succeeded" ? ((r.result as { video?: unknown } | null)?.video ?? null) : null,
@@ -146,4 +154,31 @@ export async function registerServiceRoutes(app: FastifyInstance, deps: ApiDeps)
       by_endpoint: u.byEndpoint.map((b) => ({ endpoint: b.endpoint, resolution: b.resolution, requests: b.requests, seconds: b.seconds, cost_usd: b.costUsd })),
     };
   });
+}
+
+export const HISTORY_DEFAULT_LIMIT = 20;
+export const HISTORY_MAX_LIMIT = 100;
+
+const encodeCursor = (seq: number) => Buffer.from(`s:${seq}`).toString("base64url");
+
+/** Parses ?limit= and ?cursor= of the history route; bad values are 422s naming the field. */
+export function historyPage(query: { limit?: string | string[]; cursor?: string | string[] }): { limit: number; beforeSeq: number | null } {
+  const bad = (field: string, msg: string) => new InputError([{ loc: ["query", field], msg, type: "value_error" }]);
+  let limit = HISTORY_DEFAULT_LIMIT;
+  if (query.limit !== undefined) {
+    const raw = Array.isArray(query.limit) ? query.limit[0] : query.limit;
+    if (!/^\d{1,4}$/.test(raw ?? "") || Number(raw) < 1 || Number(raw) > HISTORY_MAX_LIMIT) {
+      throw bad("limit", `limit must be a whole number from 1 to ${HISTORY_MAX_LIMIT}`);
+    }
+    limit = Number(raw);
+  }
+  let beforeSeq: number | null = null;
+  if (query.cursor !== undefined) {
+    const raw = (Array.isArray(query.cursor) ? query.cursor[0] : query.cursor) ?? "";
+    const decoded = /^[A-Za-z0-9_-]{1,64}$/.test(raw) ? Buffer.from(raw, "base64url").toString() : "";
+    const m = /^s:(\d{1,15})$/.exec(decoded);
+    if (!m) throw bad("cursor", "cursor is not a next_cursor value of this route");
+    beforeSeq = Number(m[1]);
+  }
+  return { limit, beforeSeq };
 }

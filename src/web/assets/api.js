@@ -127,7 +127,7 @@ export function createApi({ getKey, baseUrl = "" }) {
     /** GET /api/endpoints: ids, titles, input JSON Schemas and prices. */
     endpoints: () => call("GET", "/api/endpoints", { auth: false }),
     usage: () => call("GET", "/api/usage"),
-    requests: (limit = 50) => call("GET", `/api/requests?limit=${limit}`),
+    requests: (limit = 50) => call("GET", `/api/requests?limit=${Math.min(limit, 100)}`),
 
     /** Uploads through the storage API (contract 7.2) and resolves to the file URL. */
     async upload(file, { signal } = {}) {
