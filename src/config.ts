@@ -98,6 +98,13 @@ export interface Config {
   webhookRetryDelaysMs: number[];
   /** Time allowed for one webhook POST, answer included, in ms. Default 15_000. */
   webhookTimeoutMs: number;
+  // Built-in HTTPS (src/api/tls.ts, docs/deployment.md).
+  /** TLS=self-signed makes a local CA and certificate under DATA_DIR/tls/; off (default) unless the files below are set. */
+  tls: "off" | "self-signed";
+  /** PEM certificate (chain) to serve HTTPS with on PORT (TLS_CERT_FILE, with TLS_KEY_FILE); re-read on SIGHUP. */
+  tlsCertFile?: string;
+  /** PEM private key of TLS_CERT_FILE (TLS_KEY_FILE). */
+  tlsKeyFile?: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -204,10 +211,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     retentionSweepMs: int(env, "RETENTION_SWEEP_MS", 60_000),
     webhookRetryDelaysMs: msList(env, "WEBHOOK_RETRY_DELAYS_MS", [15, 30, 60, 120, 240, 480, 900, 1500, 3900].map((s) => s * 1000)),
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 15_000),
+    tls: ((mode) => {
+      if (mode === "" || mode === "off" || mode === "false" || mode === "0") return "off";
+      if (mode === "self-signed") return "self-signed";
+      throw new Error(`TLS must be self-signed or off (for your own certificate set TLS_CERT_FILE and TLS_KEY_FILE), got ${JSON.stringify(env.TLS)}`);
+    })((env.TLS ?? "").trim().toLowerCase()),
+    tlsCertFile: env.TLS_CERT_FILE ? path.resolve(env.TLS_CERT_FILE) : undefined,
+    tlsKeyFile: env.TLS_KEY_FILE ? path.resolve(env.TLS_KEY_FILE) : undefined,
     ...overrides,
   };
   if (overrides.port !== undefined && overrides.publicUrl === undefined && !env.PUBLIC_URL) {
     config.publicUrl = `http://${displayHost}:${port}`;
+  }
+  // With TLS on, the default public origin is the https one (fal_client only speaks https).
+  if ((config.tls === "self-signed" || config.tlsCertFile) && overrides.publicUrl === undefined && !env.PUBLIC_URL) {
+    config.publicUrl = config.publicUrl.replace(/^http:/, "https:");
   }
   return config;
 }
