@@ -113,6 +113,13 @@ export interface Config {
   awsRegion: string;
   /** Lifetime of the presigned URL a file download is redirected to, in s (S3_PRESIGN_SECONDS, <= 604800); 0 = stream through the service. Default 900. */
   s3PresignSeconds: number;
+  // Built-in HTTPS (src/api/tls.ts, docs/deployment.md).
+  /** TLS=self-signed makes a local CA and certificate under DATA_DIR/tls/; off (default) unless the files below are set. */
+  tls: "off" | "self-signed";
+  /** PEM certificate (chain) to serve HTTPS with on PORT (TLS_CERT_FILE, with TLS_KEY_FILE); re-read on SIGHUP. */
+  tlsCertFile?: string;
+  /** PEM private key of TLS_CERT_FILE (TLS_KEY_FILE). */
+  tlsKeyFile?: string;
 }
 
 export type StorageLocation = { kind: "file"; root: string } | { kind: "s3"; bucket: string; prefix: string };
@@ -245,6 +252,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       if (!Number.isInteger(seconds) || seconds < 0 || seconds > 604_800) throw new Error(`S3_PRESIGN_SECONDS must be whole seconds from 0 (stream) to 604800 (7 days), got ${JSON.stringify(env.S3_PRESIGN_SECONDS)}`);
       return seconds;
     })(int(env, "S3_PRESIGN_SECONDS", 900)),
+    tls: ((mode) => {
+      if (mode === "" || mode === "off" || mode === "false" || mode === "0") return "off";
+      if (mode === "self-signed") return "self-signed";
+      throw new Error(`TLS must be self-signed or off (for your own certificate set TLS_CERT_FILE and TLS_KEY_FILE), got ${JSON.stringify(env.TLS)}`);
+    })((env.TLS ?? "").trim().toLowerCase()),
+    tlsCertFile: env.TLS_CERT_FILE ? path.resolve(env.TLS_CERT_FILE) : undefined,
+    tlsKeyFile: env.TLS_KEY_FILE ? path.resolve(env.TLS_KEY_FILE) : undefined,
     ...overrides,
   };
   if (overrides.port !== undefined && overrides.publicUrl === undefined && !env.PUBLIC_URL) {
@@ -252,6 +266,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   if (overrides.dataDir !== undefined && overrides.storage === undefined && !env.STORAGE_URL?.trim()) {
     config.storage = { kind: "file", root: config.dataDir };
+  }
+  // With TLS on, the default public origin is the https one (fal_client only speaks https).
+  if ((config.tls === "self-signed" || config.tlsCertFile) && overrides.publicUrl === undefined && !env.PUBLIC_URL) {
+    config.publicUrl = config.publicUrl.replace(/^http:/, "https:");
   }
   return config;
 }

@@ -96,7 +96,8 @@ export async function startService(config: Config, opts: { log?: Logger; process
   const address = service.app.server.address();
   if (address && typeof address === "object") {
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-    service.url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${address.port}`;
+    const scheme = config.tls === "self-signed" || config.tlsCertFile ? "https" : "http";
+    service.url = `${scheme}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${address.port}`;
   }
   return service;
 }

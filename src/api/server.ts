@@ -21,6 +21,8 @@ import { registerServiceRoutes } from "./routes/service.js";
 import { registerStorageRoutes } from "./routes/storage.js";
 import { registerPlayground } from "../web/index.js";
 import { ERROR_TYPE_HEADER, EXPOSED_HEADERS, FAL_HOSTS, REQUEST_ID_HEADER, TARGET_URL_HEADER } from "./wire.js";
+import { CDN_HOST, registerFalCdnRoutes } from "./routes/fal-cdn.js";
+import { loadTls } from "./tls.js";
 
 export interface ApiDeps {
   config: Config;
@@ -64,6 +66,19 @@ export function rewriteProxyUrl(method: string | undefined, url: string, target:
   }
   if (u.protocol !== "https:" || !(FAL_HOSTS as readonly string[]).includes(u.host)) return `${INVALID_PROXY_PATH}?reason=host`;
   return `/${u.host}${u.pathname}${u.search}`;
+}
+
+/** fal's host names, addressed directly (a hosts/DNS entry pointing rest.fal.ai etc. at us). */
+const ROUTED_HOSTS: readonly string[] = [...FAL_HOSTS, CDN_HOST];
+
+/** Routes a request sent to one of fal's host names (by Host header) to that host's path prefix. */
+export function rewriteByHost(url: string, hostHeader: string | undefined): string {
+  const host = (hostHeader ?? "").replace(/:\d+$/, "").toLowerCase();
+  if (!ROUTED_HOSTS.includes(host)) return url;
+  if (url === `/${host}` || url.startsWith(`/${host}/`) || url.startsWith(`/${host}?`)) return url;
+  // Part PUTs and complete of CDN multipart uploads go to our own /files/ URLs.
+  if (host === CDN_HOST && url.startsWith("/files/") && url.includes("/multipart/")) return url;
+  return `/${host}${url}`;
 }
 
 function jsonDepth(text: string): number {
@@ -115,7 +130,10 @@ export function sendError(reply: FastifyReply, err: unknown, requestId?: string)
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const { config } = deps;
+  const tls = loadTls(config);
   const app = Fastify({
+    // Built-in HTTPS (TLS_CERT_FILE/TLS_KEY_FILE or TLS=self-signed); the type stays that of http.Server.
+    ...((tls ? { https: { cert: tls.cert, key: tls.key } } : {}) as object),
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     // A sync run holds its connection for the whole generation.
@@ -125,7 +143,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     // On shutdown running jobs are handed back, so open sync runs and streams are closed too.
     forceCloseConnections: true,
-    rewriteUrl: (req) => rewriteProxyUrl(req.method, req.url ?? "/", req.headers[TARGET_URL_HEADER]),
+    rewriteUrl: (req) => rewriteProxyUrl(req.method, rewriteByHost(req.url ?? "/", req.headers.host), req.headers[TARGET_URL_HEADER]),
     // Access logs only at LOG_LEVEL=debug: at the default level the start banner (and its one-time
     // key) must not scroll away under a line per poll.
     disableRequestLogging: true,
@@ -192,6 +210,23 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await registerQueueRoutes(app, deps);
   await registerRunRoutes(app, deps);
   await registerWebhookRoutes(app, deps);
+  await registerFalCdnRoutes(app, deps);
   await registerPlayground(app);
+  if (tls) {
+    // SIGHUP re-reads the certificate files (a renewed certificate without a restart).
+    const reload = () => {
+      try {
+        const fresh = loadTls(config);
+        if (fresh) (app.server as unknown as { setSecureContext(o: { cert: string; key: string }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });
+        deps.log.info({ certFile: fresh?.certFile }, "TLS certificate reloaded");
+      } catch (err) {
+        deps.log.error({ err }, "TLS certificate reload failed; keeping the previous one");
+      }
+    };
+    process.on("SIGHUP", reload);
+    app.addHook("onClose", async () => {
+      process.off("SIGHUP", reload);
+    });
+  }
   return app;
 }

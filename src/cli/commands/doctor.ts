@@ -13,6 +13,7 @@ import { EXIT } from "../lib/exit-codes.js";
 import { callJson, checkHealth } from "../lib/http.js";
 import { keyFromEnv, serverUrl } from "../lib/options.js";
 import { runCommand } from "../lib/output.js";
+import { pythonClientEnv } from "../../api/tls.js";
 
 export type CheckStatus = "ok" | "note" | "missing";
 
@@ -156,6 +157,16 @@ async function serverChecks(url: string, key: string | undefined): Promise<Check
   return checks;
 }
 
+/** `--client python`: fal_client's environment for this server (its PUBLIC_URL, or --url, and the local CA). */
+function clientEnvLines(client: string, config: Config, url: string | undefined): string[] {
+  if (client !== "python") throw new CliError(`--client must be python, got ${JSON.stringify(client)}`, { exitCode: EXIT.usage });
+  const caFile = config.tls === "self-signed" && !config.tlsCertFile ? path.join(config.dataDir, "tls", "ca.pem") : undefined;
+  const publicUrl = (url || config.publicUrl).replace(/\/+$/, "");
+  const lines = pythonClientEnv({ publicUrl, caFile });
+  lines.push(`# uploads: import fal_client.client as fc; fc.REST_URL = "${publicUrl}/rest.fal.ai"; fc.CDN_URL = "${publicUrl}/v3.fal.media"`);
+  return lines;
+}
+
 export function registerDoctorCommand(program: Command): void {
   program
     .command("doctor")
@@ -163,7 +174,8 @@ export function registerDoctorCommand(program: Command): void {
     .option("--url <url>", "also check a running server (default: LTX_SERVE_URL if set)")
     .option("--key <key>", "key to try against that server (default: LTX_SERVE_KEY, else FAL_KEY)")
     .option("--json", "print one JSON document on stdout")
-    .action(async (opts: { url?: string; key?: string; json?: boolean }) => {
+    .option("--client <name>", "also print the environment a client needs for this server (python: fal_client)")
+    .action(async (opts: { url?: string; key?: string; json?: boolean; client?: string }) => {
       await runCommand(opts, async (out) => {
         const config = loadConfig();
         const checks: Check[] = [nodeCheck(), binaryCheck("ffmpeg", config), binaryCheck("ffprobe", config), dataDirCheck(config.dataDir)];
@@ -171,11 +183,17 @@ export function registerDoctorCommand(program: Command): void {
         checks.push(...(await engineChecks(config)));
         if (opts.url || process.env.LTX_SERVE_URL) checks.push(...(await serverChecks(serverUrl(opts), opts.key || keyFromEnv())));
         const missing = checks.filter((c) => c.status === "missing" && c.needed);
-        out.result({ ok: missing.length === 0, checks });
+        const clientEnv = opts.client ? clientEnvLines(opts.client, config, opts.url || process.env.LTX_SERVE_URL) : undefined;
+        out.result({ ok: missing.length === 0, checks, ...(clientEnv ? { client_env: clientEnv } : {}) });
         const label: Record<CheckStatus, string> = { ok: "ok", note: "note", missing: "MISSING" };
         for (const c of checks) out.line(`${label[c.status].padEnd(8)} ${c.check}: ${c.detail}`);
         out.line("");
         out.line(missing.length === 0 ? "Everything needed is here." : `${missing.length} needed ${missing.length === 1 ? "part is" : "parts are"} missing: ${missing.map((c) => c.check).join(", ")}`);
+        if (clientEnv) {
+          out.line("");
+          out.line(`${opts.client} client, set before \`import fal_client\`:`);
+          for (const l of clientEnv) out.line(`  ${l}`);
+        }
         if (missing.length) process.exitCode = EXIT.setupIncomplete;
       });
     });

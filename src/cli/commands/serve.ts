@@ -5,6 +5,7 @@ import { loadConfig } from "../../config.js";
 import { ffmpegBinary } from "../../media/ffmpeg.js";
 import { installProcessGuard, startService, type Service } from "../../service.js";
 import { portInUseMessage, startBanner } from "../lib/banner.js";
+import { loadTls, tlsBanner } from "../../api/tls.js";
 
 export function registerServeCommand(program: Command): void {
   program
@@ -25,6 +26,7 @@ export function registerServeCommand(program: Command): void {
       const newKey = service.keys.count() === 0 ? service.keys.create("default").key : undefined;
       const engines = service.engines.all().map((e) => e.name);
       for (const line of startBanner({ url: config.publicUrl, engines, ffmpeg, newKey })) process.stdout.write(`${line}\n`);
+      for (const line of tlsBanner({ publicUrl: config.publicUrl, tls: loadTls(config), key: newKey })) process.stdout.write(`${line}\n`);
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
