@@ -14,7 +14,7 @@ import { probeVideo } from "../src/media/probe.js";
 
 const PRO = "fal-ai/ltx-2.3/image-to-video";
 const FAST = "fal-ai/ltx-2.3/image-to-video/fast";
-/** USD per second at 1080p (shared/docs/ltx-hosted-api.md 1.11; reseller figures, not confirmed by Lightricks). */
+/** USD per second at 1080p (docs/ltx-hosted-api.md 1.11; reseller figures, not confirmed by Lightricks). */
 const LIST_PRICE_1080P: Record<string, number> = { "ltx-2-3-pro": 0.08, "ltx-2-3-fast": 0.06 };
 
 /** A landscape or portrait scene with some structure for the model to animate: sky, sun, sea, a boat. */

@@ -5,7 +5,7 @@
 // the wire, the request's logs nor the stored failure ever show them; `internalMessage` keeps the
 // original text for the server's own log.
 
-/** A FastAPI-style validation entry (fal-wire-contract section 5). */
+/** A FastAPI-style validation entry (fal-wire-protocol.md section 5). */
 export interface FieldError {
   loc: (string | number)[];
   msg: string;

@@ -38,7 +38,7 @@ interface Delivery {
   answered?: number;
 }
 
-/** What a receiver does, written from the contract: fetch the JWKS, check the window, try every key. */
+/** What a receiver does, written from fal-wire-protocol.md section 8: fetch the JWKS, check the window, try every key. */
 async function verifyWithJwks(jwksUrl: string, d: Delivery, onlyKid?: string): Promise<string | null> {
   const jwks = (await (await fetch(jwksUrl)).json()) as { keys: Jwk[] };
   const h = (n: string) => String(d.headers[n] ?? "");

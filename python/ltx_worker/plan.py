@@ -1,12 +1,12 @@
 # The arithmetic that turns a job (exact W x H, N frames, fps, flow) into what the model runs: frame
 # count on the 8k+1 grid, the size grid and crop, keyframe placement and the reference sigma schedules.
-# Pure Python (no torch) so it is cheap to unit-test; see docs/ltx-engine.md and the local-worker doc 2-3.
+# Pure Python (no torch) so it is cheap to unit-test; see docs/ltx-engine.md ("How a request becomes a clip").
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-# Lightricks' LTX-2.3 recipe constants (ltx-pipelines utils/constants.py, via the local-worker doc 3.1-3.2).
+# Lightricks' LTX-2.3 recipe constants (ltx-pipelines utils/constants.py); see docs/ltx-engine.md ("How a request becomes a clip").
 STAGE2_SIGMAS: list[float] = [0.909375, 0.725, 0.421875]
 DISTILLED_STAGE1_SIGMAS: list[float] = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
 PRO_STAGE1_STEPS = 30

@@ -1,6 +1,6 @@
 # The JSON-lines channel to the TypeScript engine. stdout carries protocol events only: at start the
 # real stdout fd is kept for events and fd 1 is pointed at stderr, so tqdm, print() and C libraries
-# cannot corrupt the stream. Message shapes are documented in docs/ltx-engine.md ("Worker protocol").
+# cannot corrupt the stream. Message shapes: docs/ltx-worker-protocol.md sections 2 and 3.
 from __future__ import annotations
 
 import json

@@ -1,7 +1,7 @@
 # Loads LTX-2.3 once (diffusers, Diffusers-format weights on local disk) and runs one job at a time:
 # prompt embeddings from a cache, stage 1 at half the grid, x2 latent upsample, stage 2 at the grid,
 # decode, trim to N frames, centre-crop (or upscale, below render scale 1), encode. Recipe and fixes:
-# the local-worker doc sections 2-4.
+# docs/ltx-engine.md ("How a request becomes a clip").
 from __future__ import annotations
 
 import gc
@@ -139,7 +139,7 @@ def _resolve_dtype(torch, name: str, device: str):
 
 
 def make_pipeline_class():
-    """LTX2ConditionPipeline with the end keyframe pinned to a pixel frame (the local-worker doc 3.3)."""
+    """LTX2ConditionPipeline with the end keyframe pinned to a pixel frame (docs/ltx-engine.md ("How a request becomes a clip"), End image)."""
     from diffusers import LTX2ConditionPipeline
 
     class LTXWorkerPipeline(LTX2ConditionPipeline):

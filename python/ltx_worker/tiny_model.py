@@ -1,5 +1,5 @@
 # Builds a tiny, randomly initialised LTX-2.3-shaped pipeline (plus the x2 latent upsampler) offline,
-# for tests: `python -m ltx_worker.tiny_model OUT_DIR`. Nothing is downloaded; see the local-worker doc 5.2.
+# for tests: `python -m ltx_worker.tiny_model OUT_DIR`. Nothing is downloaded; see docs/ltx-engine.md ("What CI verifies").
 from __future__ import annotations
 
 import json

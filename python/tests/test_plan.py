@@ -1,5 +1,5 @@
 # Unit tests of the worker's arithmetic: frame counts on the 8k+1 grid, size grid and crop, the `auto`
-# rule, keyframe placement and the reference sigma schedules (the local-worker doc 2.1, 2.2, 3.3).
+# rule, keyframe placement and the reference sigma schedules: docs/ltx-engine.md ("How a request becomes a clip").
 import math
 
 import pytest

@@ -52,7 +52,7 @@ const INVALID_PROXY_PATH = "/api/fal/proxy-invalid";
 /** Deepest JSON nesting accepted; fal's input is flat, so anything deep is hostile. */
 const MAX_JSON_DEPTH = 32;
 
-/** The proxy convention (section 9.2): dispatch on x-fal-target-url to the host-prefixed routes. */
+/** The proxy convention (fal-wire-protocol.md 9.2): dispatch on x-fal-target-url to the host-prefixed routes. */
 export function rewriteProxyUrl(method: string | undefined, url: string, target: string | string[] | undefined): string {
   if (!(url === PROXY_PATH || url.startsWith(`${PROXY_PATH}?`) || url.startsWith(`${PROXY_PATH}/`))) return url;
   if (method === "OPTIONS") return url;

@@ -1,5 +1,5 @@
 // Validates a request body against an endpoint's schema and turns problems into fal/FastAPI-style
-// 422 entries that name the field (fal-wire-contract section 5).
+// 422 entries that name the field (fal-wire-protocol.md section 5).
 import type { z } from "zod";
 import type { EndpointDef, VideoInput } from "../endpoints.js";
 import { InputError, type FieldError } from "../errors.js";

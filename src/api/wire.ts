@@ -1,5 +1,5 @@
 // fal's wire format in one place: header names, the hosts the clients address, and the status
-// bodies built from a stored request (fal-wire-contract sections 3 and 6).
+// bodies built from a stored request (fal-wire-protocol.md sections 3 and 6).
 import type { LogEntry, Progress, StoredRequest } from "../queue/store.js";
 
 export const REQUEST_ID_HEADER = "x-fal-request-id";
@@ -33,7 +33,7 @@ export interface RequestUrls {
   cancel_url: string;
 }
 
-/** The owner/alias URLs of a request on this server (section 1: status URLs use the app, not the endpoint). */
+/** The owner/alias URLs of a request on this server (fal-wire-protocol.md section 1: status URLs use the app, not the endpoint). */
 export function requestUrls(publicUrl: string, r: Pick<StoredRequest, "app" | "id">): RequestUrls {
   const base = `${publicUrl}/${QUEUE_HOST}/${r.app}/requests/${r.id}`;
   return { response_url: base, status_url: `${base}/status`, cancel_url: `${base}/cancel` };
@@ -60,7 +60,7 @@ export interface StatusBody extends RequestUrls {
 
 /**
  * Status body for polling and streaming. `logs` is null when not requested; polling passes all
- * lines so far, streaming passes only new ones (section 3.4).
+ * lines so far, streaming passes only new ones (fal-wire-protocol.md 3.4).
  */
 export function statusBody(
   r: StoredRequest,

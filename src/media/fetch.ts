@@ -93,7 +93,7 @@ export async function readImageSource(source: string, opts: ReadImageSourceOptio
 }
 
 // ---------------------------------------------------------------------------------------------
-// data: URIs (fal-wire-contract 7.1: the client sends them as strings)
+// data: URIs (fal-wire-protocol.md 7.1: the client sends them as strings)
 
 /** Decodes `data:[<mime>][;param]*[;base64],<data>` without building a URL object for megabytes of text. */
 export function decodeDataUri(uri: string, maxBytes: number): ImageSourceBytes {

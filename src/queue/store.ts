@@ -223,7 +223,7 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
     "INSERT INTO webhook_deliveries (request_id, url, body, state, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
   );
   /**
-   * Writes the webhook event into the outbox in the caller's transaction (fal-wire-contract section 8):
+   * Writes the webhook event into the outbox in the caller's transaction (fal-wire-protocol.md section 8):
    * payload is exactly what the result URL answers.
    */
   function enqueueWebhook(id: string): void {

@@ -16,7 +16,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-/** A receiver's check written straight from the contract, independent of verifyWebhook. */
+/** A receiver's check written straight from fal-wire-protocol.md section 8, independent of verifyWebhook. */
 function verifiesWithJwks(jwks: { keys: object[] }, headers: Record<string, string>, body: Buffer): boolean {
   const digest = createHash("sha256").update(body).digest("hex");
   const message = Buffer.from(

@@ -1,4 +1,4 @@
-// Ed25519 webhook signing (fal-wire-contract section 8): key pairs kept as PEM files under
+// Ed25519 webhook signing (fal-wire-protocol.md section 8): key pairs kept as PEM files under
 // DATA_DIR/webhook-keys, rotation that keeps old public keys published, the JWKS, and the headers.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import fs from "node:fs";
@@ -10,7 +10,7 @@ export const WEBHOOK_TIMESTAMP_HEADER = "x-fal-webhook-timestamp";
 export const WEBHOOK_SIGNATURE_HEADER = "x-fal-webhook-signature";
 /** Path of the public key set; receivers are configured with `${PUBLIC_URL}${JWKS_PATH}`. */
 export const JWKS_PATH = "/.well-known/jwks.json";
-/** Largest clock difference a receiver should accept, in seconds (section 8). */
+/** Largest clock difference a receiver should accept, in seconds (fal-wire-protocol.md section 8). */
 export const TIMESTAMP_TOLERANCE_SECONDS = 300;
 
 const KEY_DIR = "webhook-keys";
@@ -172,7 +172,7 @@ export function signatureMessage(requestId: string, userId: string, timestamp: s
 
 export interface WebhookSignatureInput {
   requestId: string;
-  /** Owner of the request: the API key id (section 8: "key owner or a configured id"). */
+  /** Owner of the request: the API key id (fal-wire-protocol.md section 8: "key owner or a configured id"). */
   userId: string;
   /** The exact bytes that will be sent. */
   body: Uint8Array;

@@ -1,8 +1,8 @@
 // TEST DOUBLE of Lightricks' hosted LTX API (api.ltx.video), written from the contract in
-// shared/docs/ltx-hosted-api.md because the real service cannot be reached from CI. It is NOT the
+// docs/ltx-hosted-api.md because the real service cannot be reached from CI. It is NOT the
 // real API: it serves real MP4s made by ffmpeg (testsrc + sine) of the requested size, fps, duration
 // and audio, and lets each test script failures (429 + Retry-After, 5xx, 401, 402, 422 safety filter,
-// jobs that fail or never finish). Where the real behaviour is unknown (contract section 3) it is strict.
+// jobs that fail or never finish). Where the real behaviour is unknown (ltx-hosted-api.md section 3) it is strict.
 import { execFile } from "node:child_process";
 import crypto from "node:crypto";
 import { EventEmitter } from "node:events";
@@ -21,7 +21,7 @@ export type DoubleRoute = "upload-slot" | "upload-put" | "submit" | "status" | "
 /** One scripted answer, used instead of the normal handling for the next call to its route. */
 export interface ScriptedAnswer {
   status: number;
-  /** `error.type` of the body; default derived from the status (contract 1.7). */
+  /** `error.type` of the body; default derived from the status (ltx-hosted-api.md 1.7). */
   errorType?: string;
   message?: string;
   /** Retry-After header value (seconds or an HTTP date). */
@@ -93,7 +93,7 @@ export interface LtxApiDoubleOptions {
   host?: string;
   /** Default 0 (an ephemeral port). */
   port?: number;
-  /** Unfinished jobs per account before 429 concurrency_limit_error (contract 1.8). Default 2. */
+  /** Unfinished jobs per account before 429 concurrency_limit_error (ltx-hosted-api.md 1.8). Default 2. */
   concurrencyLimit?: number;
   /** Retry-After (seconds) of that 429. Default 1. */
   concurrencyRetryAfterSeconds?: number;
@@ -123,7 +123,7 @@ export interface LtxApiDouble {
   close(): Promise<void>;
 }
 
-/** Default `error.type` per status (contract 1.7). */
+/** Default `error.type` per status (ltx-hosted-api.md 1.7). */
 const ERROR_TYPE_OF_STATUS: Record<number, string> = {
   400: "invalid_request_error",
   401: "authentication_error",
@@ -145,7 +145,7 @@ const RESOLUTION_LABEL: Record<string, string> = {
   "3840x2160": "2160p", "2160x3840": "2160p",
 };
 
-/** Allowed durations for a model, resolution label and fps (contract 1.9, Desktop's v1.0.5 table). */
+/** Allowed durations for a model, resolution label and fps (ltx-hosted-api.md 1.9, Desktop's v1.0.5 table). */
 export function allowedDurations(model: string, label: string, fps: number): number[] {
   const short = [6, 8, 10];
   if (model === "ltx-2-3-pro") return short;
@@ -153,9 +153,9 @@ export function allowedDurations(model: string, label: string, fps: number): num
   return [];
 }
 
-/** Reasons the body is not a valid ImageToVideoRequest, as `[field, message]` (contract 1.3). */
+/** Reasons the body is not a valid ImageToVideoRequest, as `[field, message]` (ltx-hosted-api.md 1.3). */
 function validateRequest(body: Record<string, unknown>, uploads: Map<string, UploadedFile>): [string, string] | undefined {
-  // Unknown fields (e.g. seed) are rejected: whether the real API ignores them is unknown (contract 3).
+  // Unknown fields (e.g. seed) are rejected: whether the real API ignores them is unknown (ltx-hosted-api.md section 3).
   for (const key of Object.keys(body)) if (!REQUEST_FIELDS.includes(key)) return [key, `Unknown field ${key}`];
   const { prompt, model, duration, resolution, fps, generate_audio: audio, camera_motion: motion } = body;
   if (typeof prompt !== "string" || prompt.length === 0 || prompt.length > 5000) return ["prompt", "prompt must be a string of 1 to 5000 characters"];

@@ -1,5 +1,5 @@
 // The official @fal-ai/client pointed at a test server in each of the three documented ways
-// (fal-wire-contract section 9), plus small inputs for tests.
+// (fal-wire-protocol.md section 9), plus small inputs for tests.
 import { createFalClient, type FalClient } from "@fal-ai/client";
 import sharp from "sharp";
 

@@ -1,5 +1,5 @@
 // fal's queue API on the queue.fal.run prefix: submit, status (polling and SSE), result, cancel
-// (fal-wire-contract section 3). Handlers validate, call the queue, and map to the wire.
+// (fal-wire-protocol.md section 3). Handlers validate, call the queue, and map to the wire.
 import { randomInt } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ENDPOINTS, findEndpoint, priceOf, type EndpointDef } from "../../endpoints.js";
@@ -227,7 +227,7 @@ export function replyWithFailure(reply: FastifyReply, r: StoredRequest): Fastify
 }
 
 /**
- * SSE status stream (section 3.4): the current state first, then one event per change, with only
+ * SSE status stream (fal-wire-protocol.md 3.4): the current state first, then one event per change, with only
  * new log lines; closes after COMPLETED. Wakes on in-process events and re-reads the database
  * every second so work done by another process is seen too.
  */

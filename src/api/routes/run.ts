@@ -1,4 +1,4 @@
-// fal's sync API on the fal.run prefix (section 4): the request goes through the same durable
+// fal's sync API on the fal.run prefix (fal-wire-protocol.md section 4): the request goes through the same durable
 // queue, and the connection is held until it is done. A caller that hangs up cancels the request
 // only if the request is its own (not one it was merged into by a replay), and only after a short
 // grace period in which a retrying client re-attaches to it instead of starting over.

@@ -1,4 +1,4 @@
-// fal's storage API (section 7): upload initiate on the rest hosts, the token-carrying upload URLs
+// fal's storage API (fal-wire-protocol.md section 7): upload initiate on the rest hosts, the token-carrying upload URLs
 // (single PUT, multipart parts and complete), and serving stored files with Range support. Limits,
 // quotas, part-list checks and finalise-once live in the file store (src/storage/files.ts).
 import path from "node:path";

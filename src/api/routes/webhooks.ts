@@ -35,7 +35,7 @@ export function deliveryToWire(d: WebhookDelivery) {
 export async function registerWebhookRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const { webhooks } = deps;
 
-  // Public on purpose: receivers fetch it without a key (section 8).
+  // Public on purpose: receivers fetch it without a key (fal-wire-protocol.md section 8).
   app.get(JWKS_PATH, async (_req, reply) => reply.header("cache-control", "public, max-age=300").send(webhooks.jwks()));
 
   const find = (req: FastifyRequest<{ Params: { id: string } }>): StoredRequest => {

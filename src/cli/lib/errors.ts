@@ -3,7 +3,7 @@
 // the official client's ApiError, a refused connection), and printed the same way by every command.
 import { EXIT, type ExitCode } from "./exit-codes.js";
 
-/** One FastAPI-style entry of a 422 `detail` list (fal-wire-contract section 5). */
+/** One FastAPI-style entry of a 422 `detail` list (fal-wire-protocol.md section 5). */
 export interface FieldProblem {
   loc: (string | number)[];
   msg: string;

@@ -1,6 +1,6 @@
 // The official @fal-ai/client pointed at an ltx-serve: every call to a fal host
 // (queue.fal.run, fal.run, rest.fal.ai) is rewritten to `${url}/${host}${path}${search}`
-// (fal-wire-contract section 9, the requestMiddleware style).
+// (fal-wire-protocol.md section 9, the requestMiddleware style).
 import { createFalClient, type FalClient } from "@fal-ai/client";
 
 const FAL_HOST = /^(?:[a-z0-9-]+\.)*fal\.(?:run|ai)$/;

@@ -61,7 +61,7 @@ export async function callJson<T = Record<string, unknown>>(
   return { status: res.status, body: body as T, requestId };
 }
 
-/** Paths of a queued request on the server (fal-wire-contract section 1: owner/alias, not the endpoint). */
+/** Paths of a queued request on the server (fal-wire-protocol.md section 1: owner/alias, not the endpoint). */
 export function requestPaths(app: string, id: string) {
   const base = `/queue.fal.run/${app}/requests/${encodeURIComponent(id)}`;
   return { result: base, status: `${base}/status`, cancel: `${base}/cancel` };

@@ -1,5 +1,5 @@
-// HTTP client of Lightricks' hosted LTX API (contract ltx-hosted-api.md): upload, v2 submit, job
-// status, result download, each with the retry rules of contract 1.7; other failures throw LtxApiCallError.
+// HTTP client of Lightricks' hosted LTX API (docs/ltx-hosted-api.md): upload, v2 submit, job
+// status, result download, each with the retry rules of ltx-hosted-api.md 1.7; other failures throw LtxApiCallError.
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import { Readable } from "node:stream";
@@ -11,10 +11,10 @@ import { backoffDelay, parseRetryAfter, sleep } from "./retry.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
-/** v2 job states (contract 1.6); `completed` and `failed` are terminal. */
+/** v2 job states (ltx-hosted-api.md 1.6); `completed` and `failed` are terminal. */
 export type HostedJobStatus = "pending" | "processing" | "completed" | "failed";
 
-/** GET /v2/image-to-video/{id} (contract 1.6, OpenAPI V2JobStatusResponse). */
+/** GET /v2/image-to-video/{id} (ltx-hosted-api.md 1.6, OpenAPI V2JobStatusResponse). */
 export interface HostedJob {
   id: string;
   status: HostedJobStatus | string;
@@ -58,13 +58,13 @@ export interface CallContext {
 }
 
 export interface LtxApiClient {
-  /** POST /v1/upload, then PUT the bytes with `required_headers`; returns the storage_uri (contract 1.5). */
+  /** POST /v1/upload, then PUT the bytes with `required_headers`; returns the storage_uri (ltx-hosted-api.md 1.5). */
   uploadFile(file: string, contentType: string, ctx: CallContext): Promise<{ storageUri: string; requestId?: string }>;
   /** POST /v2/image-to-video; returns the hosted job id. */
   submitImageToVideo(body: ImageToVideoRequest, ctx: CallContext): Promise<{ id: string; requestId?: string }>;
   /** GET /v2/image-to-video/{id}. */
   getImageToVideoJob(id: string, ctx: CallContext): Promise<HostedJob>;
-  /** GET the signed result URL (no auth header, contract 1.6) into `dest`; returns its size in bytes. */
+  /** GET the signed result URL (no auth header, ltx-hosted-api.md 1.6) into `dest`; returns its size in bytes. */
   download(url: string, dest: string, ctx: CallContext): Promise<number>;
 }
 
@@ -74,7 +74,7 @@ interface ErrorBody {
   param?: string;
 }
 
-/** Reads `{"type":"error","error":{"type","message"}}` (contract 1.7), tolerating other shapes. */
+/** Reads `{"type":"error","error":{"type","message"}}` (ltx-hosted-api.md 1.7), tolerating other shapes. */
 async function readErrorBody(res: Response): Promise<ErrorBody> {
   let text = "";
   try {
@@ -200,7 +200,7 @@ export function createLtxApiClient(opts: LtxApiClientOptions): LtxApiClient {
         for (const [k, v] of Object.entries(required)) requiredHeaders[k] = String(v);
       }
       const bytes = await fsp.readFile(file);
-      // The upload URL is pre-signed storage: no bearer header goes there (contract 1.5).
+      // The upload URL is pre-signed storage: no bearer header goes there (ltx-hosted-api.md 1.5).
       await withRetries("upload-put", ctx, opts.requestTimeoutMs, async (signal) => {
         const res = await fetch(uploadUrl, {
           method: "PUT",

@@ -1,4 +1,4 @@
-// Unit tests of the hosted-failure -> wire error mapping (contract ltx-hosted-api.md 1.7).
+// Unit tests of the hosted-failure -> wire error mapping (ltx-hosted-api.md 1.7).
 import { describe, expect, it } from "vitest";
 import { EngineError, InfrastructureError, InputError, isRetryable, toWireError } from "../../errors.js";
 import {

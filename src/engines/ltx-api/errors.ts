@@ -1,5 +1,5 @@
 // Errors of the hosted LTX API engine: a failed API call, the engine's typed errors, and the one function
-// mapping a hosted failure onto the service's wire errors (ltx-hosted-api.md 1.7, fal-wire-contract.md 5).
+// mapping a hosted failure onto the service's wire errors (ltx-hosted-api.md 1.7, fal-wire-protocol.md section 5).
 import { EngineError, InfrastructureError, InputError, type FieldError, type ServiceError } from "../../errors.js";
 
 /** Which call of the flow failed; named in messages and logs. */
@@ -49,10 +49,10 @@ export const LTX_API_UNAVAILABLE = "ltx_api_unavailable";
 /** error_type of a hosted job that ended `failed` with a server-side error (e.g. api_error). */
 export const LTX_API_JOB_FAILED = "ltx_api_job_failed";
 
-/** fal's error type for safety-filter rejections (fal-wire-contract.md 5). */
+/** fal's error type for safety-filter rejections (fal-wire-protocol.md section 5). */
 export const CONTENT_POLICY_VIOLATION = "content_policy_violation";
 
-/** LTX request fields and the fal input field each comes from (contract section 2). */
+/** LTX request fields and the fal input field each comes from (ltx-hosted-api.md section 2). */
 const FAL_FIELD_OF_LTX_FIELD: Record<string, string> = {
   last_frame_uri: "end_image_url",
   image_uri: "image_url",

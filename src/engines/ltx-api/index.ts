@@ -157,7 +157,7 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
       job.log("INFO", "camera_motion is passed through, but may have no effect on ltx-2-3-fast (LTX Desktop offers it for Pro only)");
     }
 
-    // 1. Upload the start (and end) image; storage URIs stay valid 24 h (contract 1.5).
+    // 1. Upload the start (and end) image; storage URIs stay valid 24 h (ltx-hosted-api.md 1.5).
     const uploadBegin = performance.now();
     const upload = async (field: "image_url" | "end_image_url", file: string) => {
       try {
@@ -184,7 +184,7 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
     job.log("INFO", `Hosted LTX job ${submitted.id} submitted${submitted.requestId ? ` (x-request-id ${submitted.requestId})` : ""}`);
     progress(STEPS.submitted);
 
-    // 3. Poll at the configured pace until a terminal state (contract 1.6: every 5 s).
+    // 3. Poll at the configured pace until a terminal state (ltx-hosted-api.md 1.6: every 5 s).
     let polls = 0;
     let done: HostedJob | undefined;
     while (!done) {

@@ -1,4 +1,4 @@
-// Unit tests of the fal job -> hosted LTX request mapping (contract ltx-hosted-api.md section 2).
+// Unit tests of the fal job -> hosted LTX request mapping (ltx-hosted-api.md section 2).
 import { describe, expect, it } from "vitest";
 import { ENDPOINTS, RESOLUTIONS, resolveOutputSpec, type VideoInput } from "../../endpoints.js";
 import { EngineError } from "../../errors.js";
@@ -53,7 +53,7 @@ describe("LTX request mapping", () => {
     expect(() => buildImageToVideoRequest({ ...base, durationSeconds: 6.5 }, { imageUri: "x" })).toThrow(/whole seconds/);
   });
 
-  // The contract's resolution table (1.4): every fal resolution x orientation gives the documented WxH.
+  // The resolution table of ltx-hosted-api.md 1.4: every fal resolution x orientation gives the documented WxH.
   const documented: Record<string, [string, string]> = {
     "1080p": ["1920x1080", "1080x1920"],
     "1440p": ["2560x1440", "1440x2560"],

@@ -1,4 +1,4 @@
-// Turns a resolved engine job into the hosted API's image-to-video request body (contract
+// Turns a resolved engine job into the hosted API's image-to-video request body (docs/
 // ltx-hosted-api.md 1.3 and section 2): model from the endpoint, "WxH" resolution, fps always sent.
 import type { CameraMotion } from "../../endpoints.js";
 import { EngineError } from "../../errors.js";
@@ -52,13 +52,13 @@ export function buildImageToVideoRequest(job: MappedJob, uris: { imageUri: strin
     model: modelForEndpoint(job.endpoint),
     duration: job.durationSeconds,
     resolution: resolutionString(job.width, job.height),
-    // Always sent: LTX defaults to 24 fps, fal to 25 (contract section 2).
+    // Always sent: LTX defaults to 24 fps, fal to 25 (ltx-hosted-api.md section 2).
     fps: job.fps,
     // Sent explicitly although both sides default to true.
     generate_audio: job.generateAudio,
   };
   if (uris.lastFrameUri !== undefined) body.last_frame_uri = uris.lastFrameUri;
-  // Omitted when unset, as Desktop does for "none" (contract 1.3).
+  // Omitted when unset, as Desktop does for "none" (ltx-hosted-api.md 1.3).
   if (job.cameraMotion !== undefined) body.camera_motion = job.cameraMotion;
   return body;
 }

@@ -1,5 +1,5 @@
 // Waiting rules for calls to the hosted LTX API: Retry-After parsing, exponential backoff with
-// jitter (contract 1.7: "exponential backoff with jitter, honour Retry-After"), abortable sleeps.
+// jitter (ltx-hosted-api.md 1.7: "exponential backoff with jitter, honour Retry-After"), abortable sleeps.
 
 /** Longest single wait between two attempts, whatever Retry-After says, in ms. */
 export const MAX_SINGLE_WAIT_MS = 120_000;

@@ -1,5 +1,5 @@
 // Messages between the `ltx` engine and its Python worker (JSON lines on the worker's stdin/stdout).
-// The worker side is python/ltx_worker/__main__.py; docs/ltx-engine.md ("Worker protocol") is the contract.
+// The worker side is python/ltx_worker/__main__.py; docs/ltx-worker-protocol.md is the contract.
 
 export type LtxFlow = "pro" | "fast";
 

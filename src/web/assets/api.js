@@ -1,7 +1,7 @@
 // HTTP calls the playground makes: the service's /api routes and fal's wire routes under their
 // host-prefixed paths (/queue.fal.run/..., /rest.fal.ai/...), exactly as @fal-ai/client would send them.
 
-/** An HTTP answer outside 2xx. `fieldErrors` holds fal's 422 `detail` entries (contract section 5). */
+/** An HTTP answer outside 2xx. `fieldErrors` holds fal's 422 `detail` entries (fal-wire-protocol.md section 5). */
 export class ApiError extends Error {
   /**
    * @param {number} status
@@ -82,7 +82,7 @@ export class SseParser {
       const value = line.slice(5);
       this.dataLines.push(value.startsWith(" ") ? value.slice(1) : value);
     }
-    // `event:`, `id:`, `retry:` and `: comments` carry nothing the playground needs (contract 3.4).
+    // `event:`, `id:`, `retry:` and `: comments` carry nothing the playground needs (fal-wire-protocol.md 3.4).
   }
 }
 
@@ -129,7 +129,7 @@ export function createApi({ getKey, baseUrl = "" }) {
     usage: () => call("GET", "/api/usage"),
     requests: (limit = 50) => call("GET", `/api/requests?limit=${Math.min(limit, 100)}`),
 
-    /** Uploads through the storage API (contract 7.2) and resolves to the file URL. */
+    /** Uploads through the storage API (fal-wire-protocol.md 7.2) and resolves to the file URL. */
     async upload(file, { signal } = {}) {
       const contentType = file.type || "application/octet-stream";
       const subtype = contentType.split("/")[1]?.split(/[+;]/)[0] || "bin";
@@ -155,7 +155,7 @@ export function createApi({ getKey, baseUrl = "" }) {
     cancel: (app, id) => call("PUT", `${requestPath(app, id)}/cancel`),
 
     /**
-     * Reads the SSE status stream (contract 3.4) with fetch, because EventSource cannot send the
+     * Reads the SSE status stream (fal-wire-protocol.md 3.4) with fetch, because EventSource cannot send the
      * Authorization header. Calls `onStatus` per event; resolves when the server closes the stream.
      * @returns {Promise<{ completed: boolean }>} whether a COMPLETED event was seen
      */

@@ -1,5 +1,5 @@
 // Code that makes the same request as the playground: cURL against the wire routes, @fal-ai/client
-// redirected with requestMiddleware (contract 9.1) and Python fal_client via FAL_*_HOST (contract 10).
+// redirected with requestMiddleware (fal-wire-protocol.md 9.1) and Python fal_client via FAL_*_HOST (fal-wire-protocol.md section 10).
 // The key is never written into a snippet; each reads LTX_SERVE_KEY from the environment.
 
 /** data: URIs longer than this are shortened in snippets (a photo inline would be megabytes of text). */
