@@ -119,6 +119,11 @@ const MIGRATIONS: string[] = [
     user_id TEXT NOT NULL UNIQUE
   );
   `,
+  // What an engine saved on a running request so a later attempt resumes instead of starting over
+  // (the ltx-api engine: its hosted job id, so a restarted worker polls that job instead of paying for a new one).
+  `
+  ALTER TABLE requests ADD COLUMN engine_state_json TEXT;
+  `,
 ];
 
 /** How long a statement waits for another process's write lock before SQLITE_BUSY. */
