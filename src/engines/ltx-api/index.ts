@@ -109,7 +109,7 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
   // One signal for every request and wait of this job: fires on cancellation or at the deadline.
   const abort = new AbortController();
   const onCancel = () => {
-    if (state.hostedId && job.signal.reason instanceof CancelledError) {
+    if (state.hostedId && cancellationOf(job) instanceof CancelledError) {
       job.log("WARN", `Stopped polling hosted LTX job ${state.hostedId}; the hosted API has no cancel call, so it may still finish and be billed`);
     } else if (state.hostedId) {
       job.log("INFO", `Stopped polling hosted LTX job ${state.hostedId}; its id stays on the request, so the next attempt resumes it`);
