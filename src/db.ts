@@ -125,6 +125,11 @@ const MIGRATIONS: string[] = [
   ALTER TABLE requests ADD COLUMN input_bytes INTEGER;
   UPDATE requests SET input_bytes = length(CAST(input_json AS BLOB));
   `,
+  // What an engine saved on a running request so a later attempt resumes instead of starting over
+  // (the ltx-api engine: its hosted job id, so a restarted worker polls that job instead of paying for a new one).
+  `
+  ALTER TABLE requests ADD COLUMN engine_state_json TEXT;
+  `,
 ];
 
 /** How long a statement waits for another process's write lock before SQLITE_BUSY. */

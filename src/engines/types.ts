@@ -45,6 +45,10 @@ export interface EngineJob {
   signal: AbortSignal;
   onProgress(progress: EngineProgress): void;
   log(level: LogLevel, message: string): void;
+  /** What this engine saved on the request on an earlier attempt (before a crash or restart), if anything. */
+  savedState?: Record<string, unknown> | null;
+  /** Saves state on the request durably, for a later attempt to resume from; null clears it. */
+  saveState?(state: Record<string, unknown> | null): Promise<boolean>;
 }
 
 export interface EngineResult {

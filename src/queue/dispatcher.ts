@@ -16,6 +16,10 @@ export interface JobContext {
   signal: AbortSignal;
   log(level: LogEntry["level"], message: string): void;
   progress(p: EngineProgress): void;
+  /** What the engine saved on this request on an earlier attempt (e.g. a hosted job id), or null. */
+  engineState: Record<string, unknown> | null;
+  /** Saves engine state on the request for a later attempt (waits out a busy database); false when the lease is gone. */
+  saveEngineState(state: Record<string, unknown> | null): Promise<boolean>;
 }
 
 export type RunJob = (request: RunnableRequest, ctx: JobContext) => Promise<Completion>;
@@ -157,6 +161,8 @@ export function createDispatcher(opts: DispatcherOptions) {
     const ctx: JobContext = {
       engine,
       signal: controller.signal,
+      engineState: store.engineState(r.id),
+      saveEngineState: (state) => retryWhileBusy(() => store.setEngineState(r.id, INSTANCE_ID, state)),
       log: (level, message) => bestEffort("log line", r.id, () => logLine(r.id, level, message)),
       progress: (p) => bestEffort("progress", r.id, () => {
         const percent = p.total > 0 ? Math.min(100, Math.round((100 * p.step) / p.total)) : 0;

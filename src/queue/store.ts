@@ -250,6 +250,9 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
      WHERE id = @id AND state IN ('queued', 'running')`,
   );
 
+  const engineStateOf = db.prepare<[string], { engine_state_json: string | null }>("SELECT engine_state_json FROM requests WHERE id = ?");
+  const setEngineStateStmt = db.prepare("UPDATE requests SET engine_state_json = ? WHERE id = ? AND lease_owner = ? AND state = 'running'");
+
   return {
     get,
 
@@ -487,6 +490,17 @@ export function createRequestStore({ db, clock = Date.now }: { db: Db; clock?: (
         costUsd: round(rows.reduce((a, r) => a + r.cost, 0)),
         byEndpoint: rows.map((r) => ({ endpoint: r.endpoint, resolution: r.resolution, requests: r.requests, seconds: r.seconds, costUsd: round(r.cost) })),
       };
+    },
+
+    /** What an engine saved on this request on an earlier attempt (e.g. a hosted job id), or null. */
+    engineState(id: string): Record<string, unknown> | null {
+      const row = engineStateOf.get(id);
+      return row ? json<Record<string, unknown>>(row.engine_state_json) : null;
+    },
+
+    /** Saves (null clears) the engine's state while `owner` holds the lease; returns whether it was saved. */
+    setEngineState(id: string, owner: string, state: Record<string, unknown> | null): boolean {
+      return setEngineStateStmt.run(state === null ? null : JSON.stringify(state), id, owner).changes === 1;
     },
   };
 }

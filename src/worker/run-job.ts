@@ -87,6 +87,8 @@ export function createJobRunner({ config, files }: { config: Config; files: File
         signal: ctx.signal,
         onProgress: ctx.progress,
         log: ctx.log,
+        savedState: ctx.engineState,
+        saveState: ctx.saveEngineState,
       });
       ctx.signal.throwIfAborted();
 

@@ -109,8 +109,10 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
   // One signal for every request and wait of this job: fires on cancellation or at the deadline.
   const abort = new AbortController();
   const onCancel = () => {
-    if (state.hostedId) {
+    if (state.hostedId && cancellationOf(job) instanceof CancelledError) {
       job.log("WARN", `Stopped polling hosted LTX job ${state.hostedId}; the hosted API has no cancel call, so it may still finish and be billed`);
+    } else if (state.hostedId) {
+      job.log("INFO", `Stopped polling hosted LTX job ${state.hostedId}; its id stays on the request, so the next attempt resumes it`);
     }
     abort.abort(cancellationOf(job));
   };
@@ -157,61 +159,91 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
       job.log("INFO", "camera_motion is passed through, but may have no effect on ltx-2-3-fast (LTX Desktop offers it for Pro only)");
     }
 
-    // 1. Upload the start (and end) image; storage URIs stay valid 24 h (ltx-hosted-api.md 1.5).
-    const uploadBegin = performance.now();
-    const upload = async (field: "image_url" | "end_image_url", file: string) => {
+    // 0. A job an earlier attempt submitted (before a crash or restart) is resumed, not submitted again.
+    let hostedId: string | undefined;
+    let resumedDoc: HostedJob | undefined;
+    const resumeId = savedHostedJobId(job.savedState, model);
+    if (resumeId) {
       try {
-        const { storageUri } = await s.client.uploadFile(file, "image/png", ctx);
-        job.log("DEBUG", `Uploaded ${field} to the hosted API as ${storageUri}`);
-        return storageUri;
+        resumedDoc = await s.client.getImageToVideoJob(resumeId, ctx);
+        hostedId = resumeId;
+        state.hostedId = resumeId;
+        job.log("INFO", `Resuming hosted LTX job ${resumeId} submitted by an earlier attempt (not submitting, or paying for, a new one)`);
       } catch (err) {
-        throw callError(err, field);
+        if (!(err instanceof LtxApiCallError && err.status === 404)) throw callError(err);
+        job.log("WARN", `Hosted LTX job ${resumeId} of an earlier attempt is unknown to the hosted API (expired?); submitting a new one`);
+        await saveHostedJob(job, null);
       }
-    };
-    const imageUri = await upload("image_url", job.startImage.path);
-    const lastFrameUri = job.endImage ? await upload("end_image_url", job.endImage.path) : undefined;
-    const uploadSeconds = seconds(uploadBegin);
-    progress(STEPS.uploaded);
+    }
 
-    // 2. Submit to the v2 async API.
-    const body = buildImageToVideoRequest(job, { imageUri, lastFrameUri });
-    const submitted = await s.client.submitImageToVideo(body, ctx).catch((err) => {
-      throw callError(err);
-    });
-    state.hostedId = submitted.id;
-    state.status = "submitted";
+    let uploadSeconds = 0;
+    if (!hostedId) {
+      // 1. Upload the start (and end) image; storage URIs stay valid 24 h (ltx-hosted-api.md 1.5).
+      const uploadBegin = performance.now();
+      const upload = async (field: "image_url" | "end_image_url", file: string) => {
+        try {
+          const { storageUri } = await s.client.uploadFile(file, "image/png", ctx);
+          job.log("DEBUG", `Uploaded ${field} to the hosted API as ${storageUri}`);
+          return storageUri;
+        } catch (err) {
+          throw callError(err, field);
+        }
+      };
+      const imageUri = await upload("image_url", job.startImage.path);
+      const lastFrameUri = job.endImage ? await upload("end_image_url", job.endImage.path) : undefined;
+      uploadSeconds = seconds(uploadBegin);
+      progress(STEPS.uploaded);
+
+      // 2. Submit to the v2 async API, and store the job id on the request at once so that a restarted
+      // or replacement worker resumes this job (step 0) instead of paying for another.
+      const body = buildImageToVideoRequest(job, { imageUri, lastFrameUri });
+      const submitted = await s.client.submitImageToVideo(body, ctx).catch((err) => {
+        throw callError(err);
+      });
+      hostedId = submitted.id;
+      state.hostedId = submitted.id;
+      state.status = "submitted";
+      await saveHostedJob(job, { engine: ENGINE_NAME, model, hostedJobId: submitted.id });
+      job.log("INFO", `Hosted LTX job ${submitted.id} submitted${submitted.requestId ? ` (x-request-id ${submitted.requestId})` : ""}`);
+    }
     const generationBegin = performance.now();
-    job.log("INFO", `Hosted LTX job ${submitted.id} submitted${submitted.requestId ? ` (x-request-id ${submitted.requestId})` : ""}`);
+    const submittedId = hostedId;
     progress(STEPS.submitted);
 
     // 3. Poll at the configured pace until a terminal state (ltx-hosted-api.md 1.6: every 5 s).
     let polls = 0;
     let done: HostedJob | undefined;
     while (!done) {
-      await sleep(s.pollMs, abort.signal);
-      const doc = await s.client.getImageToVideoJob(submitted.id, ctx).catch((err) => {
-        throw callError(err);
-      });
+      let doc = resumedDoc;
+      resumedDoc = undefined;
+      if (!doc) {
+        await sleep(s.pollMs, abort.signal);
+        doc = await s.client.getImageToVideoJob(submittedId, ctx).catch((err) => {
+          throw callError(err);
+        });
+      }
       polls += 1;
       if (doc.status !== state.status) {
         state.status = doc.status;
-        job.log(doc.status === "failed" ? "WARN" : "INFO", `Hosted LTX job ${submitted.id}: ${doc.status}`);
+        job.log(doc.status === "failed" ? "WARN" : "INFO", `Hosted LTX job ${submittedId}: ${doc.status}`);
         if (doc.status === "processing") progress(STEPS.processing);
       }
       if (doc.status === "completed" || doc.status === "failed") done = doc;
     }
     const generationSeconds = seconds(generationBegin);
     if (done.status === "failed") {
+      // A retry of this request must submit anew: this job will stay failed.
+      await saveHostedJob(job, null);
       throw mapHostedFailure({
         call: "job",
-        jobId: submitted.id,
+        jobId: submittedId,
         errorType: done.error?.type,
         message: done.error?.message ?? "no error message",
       });
     }
     const videoUrl = done.result?.video_url;
     if (typeof videoUrl !== "string" || videoUrl === "") {
-      throw new EngineError(`Hosted LTX job ${submitted.id} completed without result.video_url`, { requestId: job.requestId });
+      throw new EngineError(`Hosted LTX job ${submittedId} completed without result.video_url`, { requestId: job.requestId });
     }
     progress(STEPS.completed);
 
@@ -221,7 +253,7 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
       throw callError(err);
     });
     const downloadSeconds = seconds(downloadBegin);
-    job.log("INFO", `Downloaded the video of hosted LTX job ${submitted.id} (${bytes} bytes)`);
+    job.log("INFO", `Downloaded the video of hosted LTX job ${submittedId} (${bytes} bytes)`);
     progress(STEPS.downloaded);
 
     // 5. Check it against what was asked before reporting success.
@@ -234,12 +266,12 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
       );
     } catch (err) {
       abort.signal.throwIfAborted();
-      throw new EngineError(`The file downloaded from hosted LTX job ${submitted.id} is not a readable MP4: ${(err as Error).message}`, {
+      throw new EngineError(`The file downloaded from hosted LTX job ${submittedId} is not a readable MP4: ${(err as Error).message}`, {
         requestId: job.requestId,
       });
     }
     if (checked.problems.length) {
-      throw new EngineError(`Hosted LTX job ${submitted.id} returned a video that does not match the request: ${checked.problems.join("; ")}`, {
+      throw new EngineError(`Hosted LTX job ${submittedId} returned a video that does not match the request: ${checked.problems.join("; ")}`, {
         requestId: job.requestId,
       });
     }
@@ -259,6 +291,7 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
         ltx_api_download_seconds: downloadSeconds,
         ltx_api_total_seconds: seconds(begin),
         ltx_api_polls: polls,
+        ltx_api_resumed: resumeId && resumeId === submittedId ? 1 : 0,
         ltx_api_retries: state.retries,
         ltx_api_output_bytes: bytes,
         ltx_api_output_frames: p.video.frames,
@@ -271,5 +304,21 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
   } finally {
     clearTimeout(deadline);
     job.signal.removeEventListener("abort", onCancel);
+  }
+}
+
+/** The hosted job id an earlier attempt of this request saved, when it was for this engine and model. */
+function savedHostedJobId(saved: Record<string, unknown> | null | undefined, model: string): string | undefined {
+  if (!saved || saved.engine !== ENGINE_NAME || saved.model !== model) return undefined;
+  return typeof saved.hostedJobId === "string" && saved.hostedJobId !== "" ? saved.hostedJobId : undefined;
+}
+
+/** Stores (or clears) the hosted job of the request; a failure to store only costs the ability to resume. */
+async function saveHostedJob(job: EngineJob, state: Record<string, unknown> | null): Promise<void> {
+  if (!job.saveState) return;
+  try {
+    if (!(await job.saveState(state))) job.log("WARN", "Could not store the hosted LTX job id on the request: its lease is gone");
+  } catch (err) {
+    job.log("WARN", `Could not store the hosted LTX job id on the request (${(err as Error).message}); a restart now would submit it again`);
   }
 }
