@@ -162,3 +162,108 @@ export function resolveOutputSpec(input: VideoInput, image: { width: number; hei
 export function priceOf(endpoint: EndpointDef, input: Pick<VideoInput, "duration" | "resolution">): number {
   return Math.round(input.duration * endpoint.pricePerSecond[input.resolution] * 1e6) / 1e6;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The rest of the LTX-2.3 family (text-to-video Pro/Fast, audio-to-video). Schemas follow fal's
+// model pages as recorded in docs/endpoints.md; they are defined here and not yet routed: the
+// engines still take the image-to-video input shape.
+
+const audioUrl = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .refine((s) => /^(https?:\/\/|data:)/i.test(s), {
+      message: "must be an http(s) URL, a data: URI or a file URL of this server",
+    })
+    .describe(description);
+
+const seedField = () =>
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional()
+    .describe("Random seed; the same input and seed give the same video. Drawn and reported when omitted.");
+
+function textToVideoSchema(limits: EndpointLimits) {
+  const fields = z.object({
+    prompt: z.string().min(1).max(5000).describe("The prompt to use for the generated video"),
+    duration: numericEnum(limits.durations, limits.defaultDuration, "The duration of the generated video in seconds"),
+    resolution: z.enum(RESOLUTIONS).default("1080p").describe("The resolution of the generated video"),
+    aspect_ratio: z.enum(["16:9", "9:16"]).default("16:9").describe("The aspect ratio of the generated video"),
+    fps: numericEnum(FPS_VALUES, 25, "The frames per second of the generated video"),
+    generate_audio: z.boolean().default(true).describe("Whether to generate audio for the generated video"),
+    seed: seedField(),
+    camera_motion: z.enum(CAMERA_MOTIONS).optional().describe("Camera motion preset. When omitted, motion is chosen from the prompt."),
+  });
+  const longAbove = limits.longAbove;
+  if (longAbove === undefined) return fields;
+  return fields.superRefine((v, ctx) => {
+    if (v.duration > longAbove && (v.resolution !== "1080p" || v.fps > 25)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["duration"],
+        message: `durations above ${longAbove} s need resolution 1080p and fps 24 or 25`,
+        input: v.duration,
+      });
+    }
+  });
+}
+
+export const audioToVideoSchema = z.object({
+  audio_url: audioUrl("The URL of the audio track the video follows; the clip lasts as long as the audio (up to 20 s)."),
+  image_url: imageUrl("Optional URL of an image to use as the first frame of the video.").optional(),
+  prompt: z.string().min(1).max(5000).optional().describe("The prompt to guide the audio-driven video generation"),
+  resolution: z.enum(RESOLUTIONS).default("1080p").describe("The resolution of the generated video"),
+  aspect_ratio: z
+    .enum(ASPECT_RATIOS)
+    .default("auto")
+    .describe("The aspect ratio of the generated video. If 'auto', taken from the image (16:9 without one)."),
+  fps: numericEnum(FPS_VALUES, 25, "The frames per second of the generated video"),
+  guidance_scale: z.number().min(1).max(20).default(3).describe("Classifier-free guidance scale"),
+  seed: seedField(),
+});
+
+export type TextToVideoInput = z.output<ReturnType<typeof textToVideoSchema>>;
+export type AudioToVideoInput = z.output<typeof audioToVideoSchema>;
+
+/** fal's text-to-video rates (per second of output), above image-to-video's. */
+const FAL_T2V_RATES: Record<Resolution, number> = { "1080p": 0.08, "1440p": 0.16, "2160p": 0.32 };
+
+export interface FamilyEndpointDef {
+  id: string;
+  app: string;
+  title: string;
+  /** CLI short name (--endpoint). */
+  alias: "t2v" | "t2v-fast" | "a2v";
+  schema: z.ZodType;
+  pricePerSecond: Record<Resolution, number>;
+}
+
+export const FAMILY_ENDPOINTS: FamilyEndpointDef[] = [
+  {
+    id: "fal-ai/ltx-2.3/text-to-video",
+    app: "fal-ai/ltx-2.3",
+    title: "LTX 2.3 Video Pro: text to video",
+    alias: "t2v",
+    schema: textToVideoSchema({ durations: [6, 8, 10], defaultDuration: 6 }),
+    pricePerSecond: FAL_T2V_RATES,
+  },
+  {
+    id: "fal-ai/ltx-2.3/text-to-video/fast",
+    app: "fal-ai/ltx-2.3",
+    title: "LTX 2.3 Video Fast: text to video",
+    alias: "t2v-fast",
+    schema: textToVideoSchema({ durations: [6, 8, 10, 12, 14, 16, 18, 20], defaultDuration: 6, longAbove: 10 }),
+    pricePerSecond: FAL_T2V_RATES,
+  },
+  {
+    id: "fal-ai/ltx-2.3/audio-to-video",
+    app: "fal-ai/ltx-2.3",
+    title: "LTX 2.3 Video Pro: audio to video",
+    alias: "a2v",
+    schema: audioToVideoSchema,
+    pricePerSecond: FAL_T2V_RATES,
+  },
+];
