@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import models as M
 from . import plan as P
 from .encode import VIDEO_PRESET, X264_PRESETS, fit_audio, write_mp4
 from .frames import ImageReadError, condition_image, output_frames
@@ -211,9 +212,21 @@ class LtxRunner:
             raise FileNotFoundError(
                 f"{model_dir} is not a Diffusers-format LTX-2.3 pipeline (no model_index.json); see docs/ltx-engine.md"
             )
-        upsampler_dir = model_dir / "latent_upsampler"
-        if not (upsampler_dir / "config.json").is_file():
-            raise FileNotFoundError(f"x2 latent upsampler not found at {upsampler_dir}; see docs/ltx-engine.md")
+        upsampler_dir = M.upsampler_dir(model_dir)
+        if upsampler_dir is None:
+            raise FileNotFoundError(
+                f"x2 latent upsampler not found under {model_dir / 'latent_upsampler'}; run `npx ltx-serve models download`"
+            )
+        self.tiny = M.is_tiny(model_dir)
+        report = M.verify(model_dir)
+        self.model_version = report.get("version")
+        if report["problems"] and report["problems"][0]["kind"] != "no_manifest":
+            raise FileNotFoundError("; ".join(p["message"] for p in report["problems"][:5]))
+        if self.device == "cpu" and self.opts.device != "cpu" and not self.tiny:
+            raise RuntimeError(
+                "no usable CUDA GPU (torch.cuda.is_available() is False) and LTX_DEVICE is not cpu: refusing to load "
+                "the full-size model into RAM. Run `npx ltx-serve doctor` (driver/torch build mismatch?), or set LTX_DEVICE=cpu"
+            )
 
         cls = make_pipeline_class()
         kw = dict(dtype=self.dtype, local_files_only=True)
@@ -226,14 +239,13 @@ class LtxRunner:
 
         # Optional distilled LoRA (pro flow stage 2) and distilled transformer (fast flow).
         self.has_lora = False
-        lora_dir = model_dir / "distilled_lora"
-        lora_files = sorted(lora_dir.glob("*.safetensors")) if lora_dir.is_dir() else []
+        lora_files = M.lora_files(model_dir)
         if lora_files:
-            self.pipe.load_lora_weights(str(lora_dir), weight_name=lora_files[0].name, adapter_name=DISTILLED_LORA_ADAPTER)
+            self.pipe.load_lora_weights(str(lora_files[0].parent), weight_name=lora_files[0].name, adapter_name=DISTILLED_LORA_ADAPTER)
             self.has_lora = True
         self.fast_pipe = None
-        distilled_dir = model_dir / "distilled" / "transformer"
-        if (distilled_dir / "config.json").is_file():
+        distilled_dir = M.distilled_transformer_dir(model_dir)
+        if distilled_dir is not None:
             from diffusers import LTX2VideoTransformer3DModel
 
             distilled = LTX2VideoTransformer3DModel.from_pretrained(str(distilled_dir), **kw)
@@ -274,6 +286,7 @@ class LtxRunner:
             "distilled_lora": self.has_lora,
             "distilled_transformer": self.fast_pipe is not None,
             "load_seconds": round(self.load_seconds, 3),
+            "model_version": self.model_version,
             "versions": {
                 "torch": self.torch.__version__,
                 "diffusers": diffusers.__version__,

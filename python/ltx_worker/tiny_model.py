@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
+
+from . import models as M
 
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"]
 WORDS = (
@@ -58,7 +61,7 @@ def build_tiny_pipeline(out_dir: str | os.PathLike, seed: int = 0, with_distille
         LTX2ConditionPipeline,
         LTX2VideoTransformer3DModel,
     )
-    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel, LTX2TextConnectors, LTX2VocoderWithBWE
+    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplePipeline, LTX2LatentUpsamplerModel, LTX2TextConnectors, LTX2VocoderWithBWE
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     out = Path(out_dir)
@@ -204,13 +207,17 @@ def build_tiny_pipeline(out_dir: str | os.PathLike, seed: int = 0, with_distille
         duration_head=None,
     )
     pipe.save_pretrained(str(out))
+    # The upsampler as `models download` lays it out: the LTX2LatentUpsamplePipeline folder without its vae/
+    # copy (model_index.json + latent_upsampler/), under DIR/latent_upsampler.
     upsampler = LTX2LatentUpsamplerModel(in_channels=128, mid_channels=32, num_blocks_per_stage=1)
-    upsampler.save_pretrained(str(out / "latent_upsampler"))
+    LTX2LatentUpsamplePipeline(vae=vae, latent_upsampler=upsampler).save_pretrained(str(out / "latent_upsampler"))
+    shutil.rmtree(out / "latent_upsampler" / "vae")
     if with_distilled:
         torch.manual_seed(seed + 1)
         LTX2VideoTransformer3DModel(**transformer_config).save_pretrained(str(out / "distilled" / "transformer"))
         _save_tiny_lora(transformer, out / "distilled_lora", seed + 2)
-    (out / "ltx_worker_tiny.json").write_text(json.dumps({"tiny": True, "seed": seed}))
+    (out / M.TINY_MARKER).write_text(json.dumps({"tiny": True, "seed": seed}))
+    M.manifest_for_existing(out, ["pro", "fast"] if with_distilled else ["pro"], tiny=True)
     return out
 
 
@@ -237,7 +244,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m ltx_worker.tiny_model OUT_DIR", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    path = build_tiny_pipeline(argv[1])
+    # `npm run ltx:tiny-model -- DIR` runs in the package root: a relative DIR is the caller's.
+    out = Path(argv[1])
+    if not out.is_absolute() and os.environ.get("INIT_CWD"):
+        out = Path(os.environ["INIT_CWD"]) / out
+    path = build_tiny_pipeline(out)
     print(str(path))
     return 0
 

@@ -15,8 +15,8 @@ from ltx_worker.tiny_model import build_tiny_pipeline  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def runner(tmp_path_factory):
-    model_dir = build_tiny_pipeline(tmp_path_factory.mktemp("tiny-ltx"))
+def runner(tiny_model_dir):
+    model_dir = tiny_model_dir
     return LtxRunner(WorkerOptions(model_dir=str(model_dir), device="cpu", max_sequence_length=256), log=lambda *_: None)
 
 

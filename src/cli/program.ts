@@ -11,6 +11,7 @@ import { registerStatusCommand } from "./commands/status.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerUsageCommand } from "./commands/usage.js";
 import { registerWebhooksCommand } from "./commands/webhooks.js";
+import { registerModelsCommand } from "./commands/models.js";
 import { exitCodeHelp } from "./lib/exit-codes.js";
 
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerKeysCommand(program);
   registerUsageCommand(program);
   registerWebhooksCommand(program);
+  registerModelsCommand(program);
   program.addHelpText("after", exitCodeHelp());
   return program;
 }

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { weightsLines } from "./doctor.js";
+import { cudaLine, manifestLines, MANIFEST_NAME, MODEL_VERSION, parseDriverCuda, weightsLines } from "./doctor.js";
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -40,7 +40,53 @@ describe("ltx doctor weights checks", () => {
     fs.mkdirSync(path.join(dir, "distilled", "transformer"), { recursive: true });
     fs.writeFileSync(path.join(dir, "distilled", "transformer", "config.json"), "{}");
     const lines = weightsLines(dir);
-    expect(lines).toHaveLength(4);
-    for (const line of lines) expect(line).toMatch(/^weights: ok - /);
+    expect(lines).toHaveLength(5);
+    for (const line of lines.slice(0, 4)) expect(line).toMatch(/^weights: ok - /);
+    expect(lines[4]).toMatch(/no ltx_models_manifest\.json.*models download/);
+  });
+
+  it("accepts the nested upsampler layout of a plain `hf download`", () => {
+    const dir = tempDir();
+    fs.mkdirSync(path.join(dir, "latent_upsampler", "latent_upsampler"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "latent_upsampler", "latent_upsampler", "config.json"), "{}");
+    expect(weightsLines(dir).join("\n")).toMatch(/ok - x2 latent upsampler \(latent_upsampler\/latent_upsampler\/\)/);
+  });
+
+  it("checks the manifest: missing file, truncated file, wrong version, each with the command to run", () => {
+    const dir = tempDir();
+    fs.mkdirSync(path.join(dir, "vae"));
+    fs.writeFileSync(path.join(dir, "vae", "w.safetensors"), "x".repeat(10));
+    fs.writeFileSync(path.join(dir, "model_index.json"), "{}");
+    const write = (m: object) => fs.writeFileSync(path.join(dir, MANIFEST_NAME), JSON.stringify(m));
+    const comps = {
+      base: { repo: "diffusers/LTX-2.3-Diffusers", files: { "model_index.json": 2, "vae/w.safetensors": 10 } },
+      distilled_transformer: { repo: "rootonchair/LTX-2.3-Distilled-v1.1-Diffusers", files: {} },
+    };
+    write({ format: 1, version: MODEL_VERSION, flows: ["fast"], components: comps });
+    expect(manifestLines(dir)).toEqual([expect.stringMatching(/^weights: ok - manifest ltx-2.3\/distilled-1.1: 2 files/)]);
+    fs.writeFileSync(path.join(dir, "vae", "w.safetensors"), "x".repeat(4));
+    fs.rmSync(path.join(dir, "model_index.json"));
+    const bad = manifestLines(dir).join("\n");
+    expect(bad).toMatch(/MISSING - model_index\.json .*npx ltx-serve models download --dir/);
+    expect(bad).toMatch(/FAILED - vae\/w\.safetensors is truncated \(4 of 10 bytes\)/);
+    write({ format: 1, version: "ltx-2.3/distilled-1.0", components: { ...comps, distilled_transformer: { repo: "dg845/LTX-2.3-Distilled-Diffusers", files: {} } } });
+    const old = manifestLines(dir).join("\n");
+    expect(old).toMatch(/WRONG VERSION - the manifest says "ltx-2.3\/distilled-1.0"/);
+    expect(old).toMatch(/WRONG VERSION - distilled_transformer came from dg845/);
+  });
+});
+
+describe("ltx doctor CUDA diagnosis", () => {
+  const smi = "| NVIDIA-SMI 570.124.06   Driver Version: 570.124.06   CUDA Version: 12.8   |";
+  it("reads the driver's CUDA version", () => {
+    expect(parseDriverCuda(smi)).toBe("12.8");
+    expect(parseDriverCuda("garbage")).toBeNull();
+  });
+  it("tells a driver/build mismatch from a missing GPU and a CPU-only build", () => {
+    const mismatch = cudaLine({ torch: "2.13.0", torchCuda: "13.0", driverCuda: "12.8", device: "auto" });
+    expect(mismatch).toMatch(/driver\/build mismatch: torch 2.13.0 is built for CUDA 13.0 but the driver supports CUDA 12.8.*setup:ltx/);
+    expect(cudaLine({ torch: "2.13.0", torchCuda: "13.0", driverCuda: null, device: "auto" })).toMatch(/NOT AVAILABLE - no NVIDIA GPU or driver/);
+    expect(cudaLine({ torch: "2.13.0+cpu", torchCuda: null, driverCuda: "13.0", device: "auto" })).toMatch(/CPU-only build on a host with an NVIDIA driver/);
+    expect(cudaLine({ torch: "2.13.0", torchCuda: null, driverCuda: null, device: "cpu" })).toMatch(/^cuda: note/);
   });
 });

@@ -104,13 +104,14 @@ export function weightsLines(modelDir: string | undefined): string[] {
         : `weights: ok - Diffusers pipeline in ${modelDir} (${gib(folderSize(modelDir))} on disk)`,
     );
   }
+  const nested = path.join(modelDir, "latent_upsampler", "latent_upsampler", "config.json");
   lines.push(
-    fs.existsSync(path.join(modelDir, "latent_upsampler", "config.json"))
-      ? "weights: ok - x2 latent upsampler (latent_upsampler/)"
-      : "weights: MISSING - latent_upsampler/ (the x2 spatial upsampler, needed by both flows)",
+    fs.existsSync(nested) || fs.existsSync(path.join(modelDir, "latent_upsampler", "config.json"))
+      ? `weights: ok - x2 latent upsampler (${fs.existsSync(nested) ? "latent_upsampler/latent_upsampler/" : "latent_upsampler/"})`
+      : `weights: MISSING - latent_upsampler/ (the x2 spatial upsampler, needed by both flows); run \`npx ltx-serve models download --dir ${modelDir}\``,
   );
   const loraDir = path.join(modelDir, "distilled_lora");
-  const lora = fs.existsSync(loraDir) ? fs.readdirSync(loraDir).filter((f) => f.endsWith(".safetensors")) : [];
+  const lora = fs.existsSync(loraDir) ? fs.readdirSync(loraDir, { recursive: true }).map(String).filter((f) => f.endsWith(".safetensors")) : [];
   lines.push(
     lora.length
       ? `weights: ok - distilled LoRA ${lora[0]} (pro flow stage 2)`
@@ -123,6 +124,56 @@ export function weightsLines(modelDir: string | undefined): string[] {
         ? "weights: note - no distilled/transformer: the fast flow uses the dev weights with the distilled LoRA"
         : "weights: MISSING - distilled/transformer (the fast flow, image-to-video/fast, cannot run)",
   );
+  lines.push(...manifestLines(modelDir));
+  return lines;
+}
+
+/** The release `ltx-serve models download` fetches (python/ltx_worker/models.py MODEL_VERSION). */
+export const MODEL_VERSION = "ltx-2.3/distilled-1.1";
+export const MANIFEST_NAME = "ltx_models_manifest.json";
+
+interface Manifest {
+  format?: number;
+  version?: string;
+  tiny?: boolean;
+  flows?: string[];
+  components?: Record<string, { repo?: string; files?: Record<string, number> }>;
+}
+
+/** Checks LTX_MODEL_DIR against the manifest `models download` wrote: missing, truncated, wrong version. */
+export function manifestLines(modelDir: string): string[] {
+  const fix = `run \`npx ltx-serve models download --dir ${modelDir}\` (it resumes and keeps complete files)`;
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(path.join(modelDir, MANIFEST_NAME), "utf8")) as Manifest;
+  } catch {
+    return [`weights: note - no ${MANIFEST_NAME}: sizes and versions cannot be checked; ${fix}`];
+  }
+  const lines: string[] = [];
+  if (manifest.version !== MODEL_VERSION) {
+    lines.push(`weights: WRONG VERSION - the manifest says ${JSON.stringify(manifest.version)}, the worker needs ${MODEL_VERSION}; ${fix}`);
+  }
+  const expectedRepo: Record<string, string> = {
+    base: "diffusers/LTX-2.3-Diffusers",
+    upsampler: "rootonchair/LTX-2.3-spatial-upscaler-x2-v1.1-Diffusers",
+    distilled_lora: "Lightricks/LTX-2.3",
+    distilled_transformer: "rootonchair/LTX-2.3-Distilled-v1.1-Diffusers",
+  };
+  let files = 0;
+  let bytes = 0;
+  for (const [name, comp] of Object.entries(manifest.components ?? {})) {
+    if (!manifest.tiny && expectedRepo[name] && comp.repo !== expectedRepo[name]) {
+      lines.push(`weights: WRONG VERSION - ${name} came from ${comp.repo}, expected ${expectedRepo[name]}; ${fix}`);
+    }
+    for (const [rel, size] of Object.entries(comp.files ?? {})) {
+      files += 1;
+      bytes += size;
+      const p = path.join(modelDir, rel);
+      if (!fs.existsSync(p)) lines.push(`weights: MISSING - ${rel} (${name}); ${fix}`);
+      else if (fs.statSync(p).size !== size) lines.push(`weights: FAILED - ${rel} is truncated (${fs.statSync(p).size} of ${size} bytes); ${fix}`);
+    }
+  }
+  if (!lines.length) lines.push(`weights: ok - manifest ${manifest.version}${manifest.tiny ? " (tiny test model)" : ""}: ${files} files, ${gib(bytes)}, flows ${(manifest.flows ?? []).join(",")}`);
   return lines;
 }
 
@@ -183,13 +234,51 @@ export async function ltxDoctor(config: Pick<Config, "ltxModelDir" | "ltxPython"
     } else if (probe.errors.cuda) {
       lines.push(`cuda: FAILED - ${probe.errors.cuda}`);
     } else {
-      lines.push(
-        config.ltxDevice === "cpu"
-          ? `cuda: note - torch ${probe.packages.torch ?? "?"} sees no NVIDIA GPU; LTX_DEVICE=cpu is practical only for tiny test models`
-          : `cuda: NOT AVAILABLE - torch ${probe.packages.torch ?? "?"} sees no NVIDIA GPU; install a CUDA build of torch (docs/ltx-engine.md)`,
-      );
+      lines.push(cudaLine({ torch: probe.packages.torch, torchCuda: probe.cuda_version ?? null, driverCuda: await driverCudaVersion(), device: config.ltxDevice }));
     }
   }
   lines.push(...weightsLines(config.ltxModelDir));
   return lines;
+}
+
+/** The "CUDA Version" nvidia-smi prints (the newest CUDA the driver runs), "" when there is no driver. */
+export function parseDriverCuda(nvidiaSmi: string): string | null {
+  const m = /CUDA Version\s*:\s*(\d+\.\d+)/.exec(nvidiaSmi);
+  return m ? m[1]! : null;
+}
+
+async function driverCudaVersion(): Promise<string | null> {
+  try {
+    const { stdout } = await run("nvidia-smi", [], { timeout: 30_000 });
+    return parseDriverCuda(stdout) ?? "unknown";
+  } catch {
+    return null;
+  }
+}
+
+function versionLess(a: string, b: string): boolean {
+  const [a1 = 0, a2 = 0] = a.split(".").map(Number);
+  const [b1 = 0, b2 = 0] = b.split(".").map(Number);
+  return a1 < b1 || (a1 === b1 && a2 < b2);
+}
+
+/**
+ * Why torch sees no GPU, told apart: no NVIDIA driver at all, a driver older than torch's CUDA build
+ * (torch 2.13.0 from PyPI is CUDA 13.0 and needs R580+), or a CPU-only torch on a GPU host.
+ */
+export function cudaLine(p: { torch?: string; torchCuda: string | null; driverCuda: string | null; device: string }): string {
+  const torch = `torch ${p.torch ?? "?"}`;
+  const rerun = "run `npm run setup:ltx` again (it picks the build from nvidia-smi; docs/ltx-engine.md)";
+  if (p.driverCuda === null) {
+    return p.device === "cpu"
+      ? `cuda: note - no NVIDIA driver (nvidia-smi not found); LTX_DEVICE=cpu is practical only for tiny test models`
+      : `cuda: NOT AVAILABLE - no NVIDIA GPU or driver on this host (nvidia-smi not found); install the NVIDIA driver, or set LTX_DEVICE=cpu for tiny test models only`;
+  }
+  if (p.torchCuda === null) {
+    return `cuda: FAILED - ${torch} is a CPU-only build on a host with an NVIDIA driver (CUDA ${p.driverCuda}); ${rerun}`;
+  }
+  if (p.driverCuda !== "unknown" && versionLess(p.driverCuda, p.torchCuda)) {
+    return `cuda: FAILED - driver/build mismatch: ${torch} is built for CUDA ${p.torchCuda} but the driver supports CUDA ${p.driverCuda} at most; ${rerun}, or upgrade the driver (R580+ for CUDA 13)`;
+  }
+  return `cuda: FAILED - ${torch} (CUDA ${p.torchCuda}) and the driver (CUDA ${p.driverCuda}) match but torch sees no GPU; check \`nvidia-smi\`, CUDA_VISIBLE_DEVICES and the device permissions`;
 }
