@@ -121,8 +121,10 @@ const MIGRATIONS: string[] = [
   `,
   // What an engine saved on a running request so a later attempt resumes instead of starting over
   // (the ltx-api engine: its hosted job id, so a restarted worker polls that job instead of paying for a new one).
+  // The queue_position count of every submit answer and queued status poll reads only this index.
   `
   ALTER TABLE requests ADD COLUMN engine_state_json TEXT;
+  CREATE INDEX requests_queue_position ON requests(state, endpoint, priority, seq);
   `,
 ];
 
