@@ -36,6 +36,8 @@ interface Sample {
   eldP99Ms: number;
   eldMaxMs: number;
   rssMb: number;
+  /** CPU time (user + system) of the process since the previous sample. */
+  cpuMs: number;
 }
 
 const children: ChildProcess[] = [];
@@ -165,7 +167,7 @@ async function main() {
   const first = await submit(base, input());
   await waitStatus(base, first, "COMPLETED");
   const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}`;
-  console.log(`machine: ${machine}`);
+  console.log(`machine: ${machine}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 
   // 1. Status of a completed request against the bare route, alternating, idle worker.
   const statusUrl = `${base}/queue.fal.run/${APP}/requests/${first}/status`;
@@ -175,11 +177,22 @@ async function main() {
   await load({ url: bareUrl, duration: 1 });
   await load({ url: statusUrl, duration: 1, headers: auth });
   await sample(server);
+  // CPU time per answer, measured inside each server, varies far less with other load on the machine
+  // than requests per second do.
+  const cpuPerRequest = { ours: [] as number[], bare: [] as number[] };
+  let statusEld = 0;
   for (let round = 0; round < 2; round++) {
-    bares.push(await load({ url: bareUrl, duration: STATUS_SECONDS }));
-    ours.push(await load({ url: statusUrl, duration: STATUS_SECONDS, headers: auth }));
+    await sample(bare);
+    const b = await load({ url: bareUrl, duration: STATUS_SECONDS });
+    cpuPerRequest.bare.push(((await sample(bare)).cpuMs * 1000) / b.requests.total);
+    bares.push(b);
+    await sample(server);
+    const o = await load({ url: statusUrl, duration: STATUS_SECONDS, headers: auth });
+    const s = await sample(server);
+    cpuPerRequest.ours.push((s.cpuMs * 1000) / o.requests.total);
+    statusEld = Math.max(statusEld, s.eldP99Ms);
+    ours.push(o);
   }
-  const statusEld = await sample(server);
   const ratio = median(ours.map((r) => r.requests.average)) / median(bares.map((r) => r.requests.average));
   console.log(
     `status: ${fmt(median(ours.map((r) => r.requests.average)), 0)} req/s (p99 ${median(ours.map((r) => r.latency.p99))} ms), ` +
@@ -187,7 +200,11 @@ async function main() {
       `non-2xx answers ${ours.reduce((a, r) => a + r.non2xx, 0)}`,
   );
   console.log(`status_vs_bare_ratio: ${fmt(ratio, 2)}`);
-  console.log(`status_event_loop_delay_p99_ms: ${statusEld.eldP99Ms}`);
+  console.log(
+    `status_cpu_us_per_request: ${fmt(median(cpuPerRequest.ours), 0)} (bare ${fmt(median(cpuPerRequest.bare), 0)}; ` +
+      `bare/ours CPU ratio ${fmt(median(cpuPerRequest.bare) / median(cpuPerRequest.ours), 2)})`,
+  );
+  console.log(`status_event_loop_delay_p99_ms: ${statusEld}`);
 
   // 2. SSE: STREAMS streams over 20 requests (one rendering, the others queued) held while the render
   // feeds them progress, log lines and state changes; status is polled meanwhile.
@@ -234,6 +251,7 @@ async function main() {
   console.log(`sse_server_rss_mb: ${sseSample.rssMb}`);
   console.log(`sse_status_p99_ms: ${fedStatus.latency.p99}`);
   console.log(`sse_event_loop_delay_p99_ms: ${sseSample.eldP99Ms}`);
+  console.log(`sse_status_cpu_us_per_request: ${fmt((sseSample.cpuMs * 1000) / Math.max(1, fedStatus.requests.total), 0)} (streams fed meanwhile included)`);
   await stopChild(holder, "SIGKILL");
   for (const id of sseIds) await fetch(`${base}/queue.fal.run/${APP}/requests/${id}/cancel`, { method: "PUT", headers: auth });
 
@@ -256,12 +274,14 @@ async function main() {
     ],
   });
   const submitSample = await sample(server);
+  const submitCpuUs = (submitSample.cpuMs * 1000) / Math.max(1, submits.requests.total);
   const completedDuring = (await countCompleted(base)) - completedBefore;
   console.log(
     `submits: ${submits["2xx"]} accepted, ${submits.non2xx} refused, ${fmt(submits.requests.average, 0)}/s, ` +
       `p50 ${submits.latency.p50} ms, p99 ${submits.latency.p99} ms, max ${submits.latency.max} ms; ${completedDuring} jobs completed meanwhile`,
   );
   console.log(`submit_p99_ms: ${submits.latency.p99}`);
+  console.log(`submit_cpu_us_per_request: ${fmt(submitCpuUs, 0)} (the server process's CPU, worker included, per submit)`);
   console.log(`event_loop_delay_p99_ms: ${submitSample.eldP99Ms}`);
   console.log(`server_rss_mb: ${submitSample.rssMb}`);
 

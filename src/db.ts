@@ -127,8 +127,10 @@ const MIGRATIONS: string[] = [
   `,
   // What an engine saved on a running request so a later attempt resumes instead of starting over
   // (the ltx-api engine: its hosted job id, so a restarted worker polls that job instead of paying for a new one).
+  // The queue_position count of every submit answer and queued status poll reads only this index.
   `
   ALTER TABLE requests ADD COLUMN engine_state_json TEXT;
+  CREATE INDEX requests_queue_position ON requests(state, endpoint, priority, seq);
   `,
 ];
 
@@ -143,7 +145,30 @@ export function openDb(dataDir: string, opts: { busyTimeoutMs?: number } = {}): 
   db.pragma(`busy_timeout = ${Math.max(0, Math.round(opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
   db.pragma("foreign_keys = ON");
   migrate(db);
+  cachePreparedStatements(db);
   return db;
+}
+
+/** Distinct SQL texts kept compiled; the code has a few dozen, so the bound only guards against misuse. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Makes `db.prepare(sql)` return one compiled statement per SQL text instead of compiling it on every
+ * call (a hot path, e.g. a status poll, prepares several). Safe because no caller changes a statement's
+ * mode (pluck/raw/expand) or iterates one while calling it again.
+ */
+function cachePreparedStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = prepare(sql);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  }) as Db["prepare"];
 }
 
 function migrate(db: Db): void {

@@ -239,13 +239,20 @@ export function createDispatcher(opts: DispatcherOptions) {
     }
   }
 
-  /** Schedules a slot fill soon (after a submit or a finished job). */
+  /**
+   * Schedules a slot fill soon (after a submit or a finished job). Only the fill: deadlines and orphans
+   * are the periodic tick's, since their scans grow with the queue and a submit must stay cheap.
+   */
   function kick() {
     if (kickScheduled || stopping) return;
     kickScheduled = true;
     setImmediate(() => {
       kickScheduled = false;
-      tick();
+      try {
+        fillSlots();
+      } catch (err) {
+        log.error({ err }, "dispatcher slot fill failed");
+      }
     });
   }
 

@@ -7,7 +7,7 @@ import { InputError, NotFoundError, NotReadyError, RateLimitedError } from "../.
 import { submitHash } from "../../queue/admission.js";
 import { moveInlineInputs } from "../../queue/inline-inputs.js";
 import { outputExpiry } from "../../storage/retention.js";
-import type { StoredRequest } from "../../queue/store.js";
+import type { LogEntry, StoredRequest } from "../../queue/store.js";
 import { authenticate, type ApiDeps } from "../server.js";
 import { validateInput } from "../validation.js";
 import { webhookRefusal } from "../../webhooks/outbox.js";
@@ -20,6 +20,7 @@ import {
   START_TIMEOUT_HEADERS,
   statusBody,
   wantsLogs,
+  wireLogs,
   wireStatusOf,
   type StatusBody,
 } from "../wire.js";
@@ -36,11 +37,21 @@ export function queuePeers(deps: ApiDeps, endpoint: string): string[] {
   return ENDPOINTS.map((e) => e.id).filter((id) => deps.engines.engineFor(id) === engine);
 }
 
+/** queuePeers of each endpoint, worked out once per engine set (engines do not change while serving). */
+const peersCache = new WeakMap<ApiDeps["engines"], Map<string, string[]>>();
+function cachedQueuePeers(deps: ApiDeps, endpoint: string): string[] {
+  let byEndpoint = peersCache.get(deps.engines);
+  if (!byEndpoint) peersCache.set(deps.engines, (byEndpoint = new Map()));
+  let peers = byEndpoint.get(endpoint);
+  if (!peers) byEndpoint.set(endpoint, (peers = queuePeers(deps, endpoint)));
+  return peers;
+}
+
 export function currentStatus(deps: ApiDeps, r: StoredRequest, logs: boolean): StatusBody {
   return statusBody(r, {
     publicUrl: deps.config.publicUrl,
     logs: logs ? deps.store.logs(r.id) : null,
-    queuePosition: r.state === "queued" ? deps.store.queuePosition(r, queuePeers(deps, r.endpoint)) : 0,
+    queuePosition: r.state === "queued" ? deps.store.queuePosition(r, cachedQueuePeers(deps, r.endpoint)) : 0,
   });
 }
 
@@ -161,6 +172,7 @@ function endpointFromWildcard(path: string): EndpointDef {
 
 export async function registerQueueRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const prefix = `/${QUEUE_HOST}`;
+  const streams = createStatusStreams(deps);
   const find = (req: FastifyRequest<{ Params: RequestParams }>): StoredRequest => {
     const keyId = authenticate(deps.keys, req);
     const { owner, alias, id } = req.params;
@@ -179,7 +191,8 @@ export async function registerQueueRoutes(app: FastifyInstance, deps: ApiDeps): 
     const { request: r, replayed } = await acceptRequest(deps, req, endpoint, { webhook: webhookUrl(req.query.fal_webhook, deps.config.allowPrivateUrls) });
     reply.header(REQUEST_ID_HEADER, r.id);
     if (replayed) reply.header(REPLAYED_HEADER, "true");
-    return reply.code(200).send(currentStatus(deps, deps.store.get(r.id)!, false));
+    // The request as accepted (just created, or read under the write lock for a replay): no second read.
+    return reply.code(200).send(currentStatus(deps, r, false));
   });
 
   app.get<{ Params: RequestParams; Querystring: { logs?: string } }>(`${prefix}/:owner/:alias/requests/:id/status`, async (req, reply) => {
@@ -191,7 +204,7 @@ export async function registerQueueRoutes(app: FastifyInstance, deps: ApiDeps): 
 
   app.get<{ Params: RequestParams; Querystring: { logs?: string } }>(`${prefix}/:owner/:alias/requests/:id/status/stream`, async (req, reply) => {
     const r = find(req);
-    streamStatus(deps, req, reply, r, wantsLogs(req.query.logs));
+    streams.open(req, reply, r, wantsLogs(req.query.logs));
   });
 
   app.get<{ Params: RequestParams }>(`${prefix}/:owner/:alias/requests/:id`, async (req, reply) => {
@@ -226,64 +239,173 @@ export function replyWithFailure(reply: FastifyReply, r: StoredRequest): Fastify
   return reply.code(e.status).type("application/json").send(e.body);
 }
 
-/**
- * SSE status stream (fal-wire-protocol.md 3.4): the current state first, then one event per change, with only
- * new log lines; closes after COMPLETED. Wakes on in-process events and re-reads the database
- * every second so work done by another process is seen too.
- */
-function streamStatus(deps: ApiDeps, req: FastifyRequest, reply: FastifyReply, first: StoredRequest, logs: boolean): void {
-  reply.hijack();
-  const raw = reply.raw;
-  const headers: Record<string, string | number | string[]> = {};
-  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string;
-  raw.writeHead(200, {
-    ...headers,
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache, no-transform",
-    connection: "keep-alive",
-    "x-accel-buffering": "no",
-    [REQUEST_ID_HEADER]: first.id,
-  });
-  let lastLogSeq = 0;
-  let lastSent = "";
-  let closed = false;
-  const send = () => {
-    if (closed) return;
-    const r = deps.store.get(first.id);
-    if (!r) return finish();
-    const newLogs = logs ? deps.store.logs(r.id, lastLogSeq) : [];
-    if (newLogs.length) lastLogSeq = newLogs[newLogs.length - 1].seq;
-    const body = statusBody(r, {
-      publicUrl: deps.config.publicUrl,
-      logs: logs ? newLogs : null,
-      queuePosition: r.state === "queued" ? deps.store.queuePosition(r, queuePeers(deps, r.endpoint)) : 0,
-    });
-    const key = JSON.stringify({ ...body, logs: null });
-    if (key !== lastSent || newLogs.length) {
-      lastSent = key;
-      raw.write(`data: ${JSON.stringify(body)}\n\n`);
-    }
-    if (body.status === "COMPLETED") finish();
-  };
-  const unsubscribe = deps.events.on(first.id, () => send());
-  const unsubscribeAny = first.state === "queued" ? deps.events.onAnyState(() => send()) : () => {};
-  const poll = setInterval(send, 1000);
-  const ping = setInterval(() => !closed && raw.write(": ping\n\n"), 15_000);
-  function finish() {
-    if (closed) return;
-    closed = true;
-    unsubscribe();
-    unsubscribeAny();
-    clearInterval(poll);
-    clearInterval(ping);
-    raw.end();
-  }
-  req.raw.on("close", finish);
-  try {
-    send();
-  } catch (err) {
-    deps.log.error({ err }, "status stream failed");
-    finish();
-  }
+/** One open SSE status stream. */
+interface Stream {
+  raw: FastifyReply["raw"];
+  logs: boolean;
+  lastLogSeq: number;
+  /** The last body sent, without logs, to send only changes. */
+  lastSent: string;
+  closed: boolean;
 }
 
+/** The streams of one request, which share one database read per wake-up instead of one per stream. */
+interface Watch {
+  id: string;
+  streams: Set<Stream>;
+  /** The request was queued at its last read, so any request's state change can move its queue position. */
+  queued: boolean;
+}
+
+/**
+ * SSE status streams (fal-wire-protocol.md section 3.4): the current state first, then one event per change, with only
+ * new log lines; a stream closes after COMPLETED. All streams of one request share a watch: in-process
+ * events and a once-a-second re-read (so work done by another process is seen too) read the request
+ * once for all its streams, and wake-ups arriving together are served by one read.
+ */
+export function createStatusStreams(deps: ApiDeps) {
+  const watches = new Map<string, Watch>();
+  /** Each watch's subscription to its request's events. */
+  const watchUnsubscribe = new Map<Watch, () => void>();
+  const dirty = new Set<Watch>();
+  let scheduled = false;
+  let timers: NodeJS.Timeout[] = [];
+  let unsubscribeAny: (() => void) | undefined;
+
+  const peers = (endpoint: string) => cachedQueuePeers(deps, endpoint);
+
+  function end(watch: Watch, stream: Stream) {
+    if (stream.closed) return;
+    stream.closed = true;
+    stream.raw.end();
+    watch.streams.delete(stream);
+    if (watch.streams.size === 0) {
+      watches.delete(watch.id);
+      dirty.delete(watch);
+      watchUnsubscribe.get(watch)?.();
+      watchUnsubscribe.delete(watch);
+      if (watches.size === 0) stopTimers();
+    }
+  }
+
+  /** Writes what changed since the stream's last event; ends it once the request is COMPLETED. */
+  function deliver(watch: Watch, stream: Stream, r: StoredRequest | undefined, base: StatusBody | undefined, baseKey: string, logs: LogEntry[]) {
+    if (stream.closed) return;
+    if (!r || !base) return end(watch, stream);
+    const mine = stream.logs ? logs.filter((l) => l.seq > stream.lastLogSeq) : [];
+    if (mine.length) stream.lastLogSeq = mine[mine.length - 1].seq;
+    if (baseKey !== stream.lastSent || mine.length) {
+      stream.lastSent = baseKey;
+      stream.raw.write(`data: ${stream.logs ? JSON.stringify({ ...base, logs: wireLogs(mine) }) : baseKey}\n\n`);
+    }
+    if (base.status === "COMPLETED") end(watch, stream);
+  }
+
+  /** Reads the request (and the log lines its streams have not seen) once, and serves every stream. */
+  function refresh(watch: Watch) {
+    const r = deps.store.get(watch.id);
+    let base: StatusBody | undefined;
+    let baseKey = "";
+    let logs: LogEntry[] = [];
+    if (r) {
+      watch.queued = r.state === "queued";
+      base = statusBody(r, {
+        publicUrl: deps.config.publicUrl,
+        logs: null,
+        queuePosition: watch.queued ? deps.store.queuePosition(r, peers(r.endpoint)) : 0,
+      });
+      baseKey = JSON.stringify(base);
+      let after = Infinity;
+      for (const s of watch.streams) if (s.logs) after = Math.min(after, s.lastLogSeq);
+      if (after !== Infinity) logs = deps.store.logs(r.id, after);
+    }
+    for (const stream of [...watch.streams]) deliver(watch, stream, r, base, baseKey, logs);
+  }
+
+  function flush() {
+    scheduled = false;
+    const batch = [...dirty];
+    dirty.clear();
+    for (const watch of batch) {
+      if (watch.streams.size === 0) continue;
+      try {
+        refresh(watch);
+      } catch (err) {
+        // A busy database or a failed read: the next wake-up or the once-a-second re-read tries again.
+        deps.log.warn({ err, requestId: watch.id }, "status stream refresh failed");
+      }
+    }
+  }
+
+  function wake(watch: Watch) {
+    dirty.add(watch);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  }
+
+  function startTimers() {
+    if (timers.length) return;
+    const poll = setInterval(() => {
+      for (const w of watches.values()) wake(w);
+    }, 1000);
+    const ping = setInterval(() => {
+      for (const w of watches.values()) for (const s of w.streams) if (!s.closed) s.raw.write(": ping\n\n");
+    }, 15_000);
+    poll.unref();
+    ping.unref();
+    timers = [poll, ping];
+    unsubscribeAny = deps.events.onAnyState(() => {
+      for (const w of watches.values()) if (w.queued) wake(w);
+    });
+  }
+
+  function stopTimers() {
+    for (const t of timers) clearInterval(t);
+    timers = [];
+    unsubscribeAny?.();
+    unsubscribeAny = undefined;
+  }
+
+  return {
+    open(req: FastifyRequest, reply: FastifyReply, first: StoredRequest, logs: boolean): void {
+      reply.hijack();
+      const raw = reply.raw;
+      const headers: Record<string, string | number | string[]> = {};
+      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string;
+      raw.writeHead(200, {
+        ...headers,
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache, no-transform",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+        [REQUEST_ID_HEADER]: first.id,
+      });
+      let watch = watches.get(first.id);
+      if (!watch) {
+        watch = { id: first.id, streams: new Set(), queued: first.state === "queued" };
+        const w = watch;
+        watches.set(first.id, w);
+        watchUnsubscribe.set(w, deps.events.on(first.id, () => wake(w)));
+        startTimers();
+      }
+      const stream: Stream = { raw, logs, lastLogSeq: 0, lastSent: "", closed: false };
+      watch.streams.add(stream);
+      const w = watch;
+      req.raw.on("close", () => end(w, stream));
+      // The first event is this stream's own: the state as just read, with every log line so far.
+      try {
+        const base = statusBody(first, {
+          publicUrl: deps.config.publicUrl,
+          logs: null,
+          queuePosition: first.state === "queued" ? deps.store.queuePosition(first, peers(first.endpoint)) : 0,
+        });
+        deliver(w, stream, first, base, JSON.stringify(base), logs ? deps.store.logs(first.id) : []);
+      } catch (err) {
+        deps.log.error({ err }, "status stream failed");
+        end(w, stream);
+      }
+    },
+  };
+}
