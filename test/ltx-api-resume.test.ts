@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../src/db.js";
 import { startLtxApiDouble, type LtxApiDouble } from "./doubles/ltx-hosted-api.js";
 import { ENDPOINT, falClient, smallInput } from "./helpers/fal.js";
-import { startServerProcess } from "./helpers/server-process.js";
+import { startServerProcess, statusOf, waitCompleted } from "./helpers/server-process.js";
 import { freePort } from "./helpers/service.js";
 
 const KEY = "ltx-api-resume-key";
@@ -42,33 +42,6 @@ function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
-interface Status {
-  status: string;
-  error?: string;
-  logs?: { message: string }[];
-}
-
-async function statusOf(base: string, id: string): Promise<Status> {
-  const res = await fetch(`${base}/queue.fal.run/${APP}/requests/${id}/status?logs=1`, { headers: { authorization: `Key ${KEY}` } });
-  return (await res.json()) as Status;
-}
-
-async function waitCompleted(base: string, ids: string[], timeoutMs: number): Promise<Map<string, Status>> {
-  const deadline = Date.now() + timeoutMs;
-  const out = new Map<string, Status>();
-  for (const id of ids) {
-    for (;;) {
-      const s = await statusOf(base, id);
-      if (s.status === "COMPLETED") {
-        out.set(id, s);
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`request ${id} still ${s.status}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  return out;
-}
 
 /** Hosted job ids that were submitted since `since` and polled at least `polls` times each. */
 async function waitPolled(since: number, jobs: number, polls: number): Promise<string[]> {
@@ -108,7 +81,7 @@ describe("ltx-api engine across restarts", () => {
       expect([...saved].sort()).toEqual([...hostedIds].sort());
 
       server = await startServer(dataDir, port);
-      const done = await waitCompleted(base, ids, 120_000);
+      const done = await waitCompleted(base, APP, KEY, ids, 120_000);
       for (const id of ids) {
         const out = await fal.queue.result(ENDPOINT, { requestId: id });
         expect((out.data as { video: { url: string } }).video.url).toContain("/files/");

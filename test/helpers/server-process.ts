@@ -34,3 +34,35 @@ export async function startServerProcess(
   }
   throw new Error(`server did not start: ${out}`);
 }
+
+/** A request's status as the queue API answers it (with its log lines). */
+export interface QueueStatus {
+  status: string;
+  error?: string;
+  error_type?: string;
+  logs?: { message: string }[];
+}
+
+/** GET the status (with logs) of one request on `base` (the server's origin). */
+export async function statusOf(base: string, app: string, key: string, id: string): Promise<QueueStatus> {
+  const res = await fetch(`${base}/queue.fal.run/${app}/requests/${id}/status?logs=1`, { headers: { authorization: `Key ${key}` } });
+  return (await res.json()) as QueueStatus;
+}
+
+/** Polls each request until COMPLETED; throws naming the first one still unfinished at the deadline. */
+export async function waitCompleted(base: string, app: string, key: string, ids: string[], timeoutMs: number): Promise<Map<string, QueueStatus>> {
+  const deadline = Date.now() + timeoutMs;
+  const out = new Map<string, QueueStatus>();
+  for (const id of ids) {
+    for (;;) {
+      const s = await statusOf(base, app, key, id);
+      if (s.status === "COMPLETED") {
+        out.set(id, s);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`request ${id} still ${s.status}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return out;
+}
