@@ -11,10 +11,10 @@
 import autocannon from "autocannon";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freeLoopbackPort } from "../src/cli/lib/local-service.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const APP = "fal-ai/ltx-2.3";
@@ -44,17 +44,6 @@ const children: ChildProcess[] = [];
 process.on("exit", () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function spawnNode(args: string[], env: Record<string, string>, nodeFlags: string[] = []): ChildProcess {
   const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", "--import", "./bench/api/probe.ts", ...args], {
@@ -138,8 +127,8 @@ let seed = 1;
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-bench-api-"));
   const profileDir = path.join(ROOT, "bench", "api", "profiles");
-  const barePort = await freePort();
-  const port = await freePort();
+  const barePort = await freeLoopbackPort();
+  const port = await freeLoopbackPort();
   const base = `http://127.0.0.1:${port}`;
   const bareBase = `http://127.0.0.1:${barePort}`;
 

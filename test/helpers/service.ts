@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { loadConfig, type Config } from "../../src/config.js";
 import { startService, type Service } from "../../src/service.js";
+import { freeLoopbackPort } from "../../src/cli/lib/local-service.js";
 
 export interface TestService {
   url: string;
@@ -36,14 +37,5 @@ export async function startTestService(opts: { env?: Record<string, string>; dat
   };
 }
 
-export async function freePort(): Promise<number> {
-  const net = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free loopback port (the CLI's own helper). */
+export const freePort = freeLoopbackPort;
