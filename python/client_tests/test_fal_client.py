@@ -173,3 +173,20 @@ def test_upload_file_default_repository_multipart(tmp_path):
             n += len(chunk)
     assert n == size
     assert got.hexdigest() == digest.hexdigest()
+
+
+def test_readme_python_recipe(photo, tmp_path):
+    # The README's ```python block, run as written but for this server's origin in place of 127.0.0.1:8787.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "fal_client.upload_file(" in block and "fc.CDN_URL" in block
+    from PIL import Image
+
+    Image.open(photo).convert("RGB").save(tmp_path / "photo.jpg")
+    script = tmp_path / "recipe.py"
+    script.write_text(block.replace("https://127.0.0.1:8787", BASE_URL))
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    url = out.stdout.strip().splitlines()[-1]
+    assert url.startswith(BASE_URL + "/files/") and url.endswith(".mp4")
+    assert fetch(url).headers["content-type"] == "video/mp4"
