@@ -138,9 +138,7 @@ def test_upload_file_default_repository_single_part(photo):
     res = fetch(url)
     assert res.content == photo.read_bytes()
     assert res.headers["content-type"] == "image/png"
-    # The usual first line of fal's examples, then the upload as the input image.
-    result = fal_client.subscribe(ENDPOINT, arguments=small_input(url))
-    assert_video(result)
+    # An upload as the input image: test_readme_python_recipe renders from one.
 
 
 def test_upload_file_async_default_repository(photo):
@@ -190,3 +188,17 @@ def test_readme_python_recipe(photo, tmp_path):
     url = out.stdout.strip().splitlines()[-1]
     assert url.startswith(BASE_URL + "/files/") and url.endswith(".mp4")
     assert fetch(url).headers["content-type"] == "video/mp4"
+
+
+def test_multipart_parts_listed_out_of_order():
+    # upload_file runs part PUTs concurrently and lists them as they finish; here deterministically
+    # in reverse, through the client's own MultipartUpload.
+    client = fal_client.SyncClient()
+    upload = fc.MultipartUpload(file_name="parts.bin", client=httpx.Client(), token_manager=client._token_manager,
+                                chunk_size=5, content_type="application/octet-stream")
+    upload.create()
+    upload.upload_part(3, b"ccc")
+    upload.upload_part(2, b"bbbbb")
+    upload.upload_part(1, b"aaaaa")
+    url = upload.complete()
+    assert fetch(url).content == b"aaaaabbbbbccc"
