@@ -4,6 +4,7 @@
 // is finalised once and never replaced; writes respect the per-key storage quota and the disk's
 // free-space floor (507, or 413 for one file too large), and no stream error escapes unhandled.
 import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
@@ -425,7 +426,11 @@ export function createFileStore({
         out.on("error", (err) => (outError = err));
         for (const { partNumber } of parts) {
           if (outError) throw outError;
-          await pipeline(fs.createReadStream(path.join(partsDir, String(partNumber))), out, { end: false });
+          // Written chunk by chunk: a pipeline per part with end:false leaves its listeners on `out`.
+          for await (const chunk of fs.createReadStream(path.join(partsDir, String(partNumber)))) {
+            if (outError) throw outError;
+            if (!out.write(chunk)) await once(out, "drain");
+          }
         }
         await new Promise<void>((resolve, reject) => {
           if (outError) return reject(outError);

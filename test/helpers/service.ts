@@ -19,9 +19,11 @@ export async function startTestService(opts: { env?: Record<string, string>; dat
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "ltx-serve-test-"));
   const port = await freePort();
   const key = `test-key-${Math.random().toString(36).slice(2)}`;
+  // With TLS=self-signed (or TLS_CERT_FILE) in env the service serves HTTPS, so its public URL is https.
+  const scheme = opts.env?.TLS || opts.env?.TLS_CERT_FILE ? "https" : "http";
   const config = loadConfig(
     { LOG_LEVEL: "warn", ...opts.env, DATA_DIR: dataDir, API_KEYS: [key, opts.env?.API_KEYS].filter(Boolean).join(",") },
-    { port, host: "127.0.0.1", publicUrl: `http://127.0.0.1:${port}`, allowPrivateUrls: true, ...opts.config },
+    { port, host: "127.0.0.1", publicUrl: `${scheme}://127.0.0.1:${port}`, allowPrivateUrls: true, ...opts.config },
   );
   const service = await startService(config);
   return {

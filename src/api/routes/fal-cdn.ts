@@ -141,7 +141,12 @@ export async function registerFalCdnRoutes(app: FastifyInstance, deps: ApiDeps):
         throw new BadRequestError('complete expects JSON {"parts": [{"partNumber": n, "etag": "..."}]}');
       }
       if (!Array.isArray(parsed.parts)) throw new BadRequestError('complete: "parts" must be a list of {"partNumber": n, "etag": "..."}');
-      const f = await files.completeMultipart(req.params.id, req.params.uploadId, parsed.parts as { partNumber: number; etag?: string }[]);
+      // fal_client uploads parts concurrently and lists them in the order they finished, so sort by
+      // number first; gaps and duplicates are still refused by the FileStore.
+      const parts = (parsed.parts as { partNumber: number; etag?: string }[])
+        .slice()
+        .sort((a, b) => (typeof a?.partNumber === "number" && typeof b?.partNumber === "number" ? a.partNumber - b.partNumber : 0));
+      const f = await files.completeMultipart(req.params.id, req.params.uploadId, parts);
       return { access_url: files.urlOf(f), size: f.size };
     });
   });
