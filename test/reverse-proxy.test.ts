@@ -9,6 +9,7 @@ import { chromiumAvailability, launchChromium } from "./helpers/browser.js";
 import { ENDPOINT, blobOf, falClient, smallInput } from "./helpers/fal.js";
 import { nginxAvailability, startNginx, type TestNginx } from "./helpers/nginx.js";
 import { startTestService, type TestService } from "./helpers/service.js";
+import { startReceiver, verifyWithJwks } from "./helpers/webhook-receiver.js";
 
 type VideoResult = { video: { url: string; content_type: string; file_size: number } };
 
@@ -92,6 +93,23 @@ describeIfAvailable("behind nginx under a sub-path", nginxAvailability(), () => 
     expect(res.status).toBe(200);
     const back = Buffer.from(await res.arrayBuffer());
     expect(createHash("sha256").update(back).digest("hex")).toBe(createHash("sha256").update(bytes).digest("hex"));
+  });
+
+  it("submits with webhookUrl through the proxy; the webhook verifies against the JWKS at the public URL", async () => {
+    const rx = await startReceiver(async () => 200);
+    try {
+      const { request_id } = await falClient(publicUrl, svc.key).queue.submit(ENDPOINT, { input: await smallInput(), webhookUrl: rx.url });
+      for (let i = 0; i < 1200 && rx.received.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      const [delivery] = rx.received;
+      expect(delivery, "a webhook delivery").toBeDefined();
+      expect(delivery.headers["x-fal-webhook-request-id"]).toBe(request_id);
+      expect(await verifyWithJwks(`${publicUrl}/.well-known/jwks.json`, delivery)).toBeNull();
+      const body = JSON.parse(delivery.raw.toString("utf8")) as { status: string; payload: VideoResult };
+      expect(body.status).toBe("OK");
+      expect(body.payload.video.url.startsWith(`${publicUrl}/files/`)).toBe(true);
+    } finally {
+      await rx.close();
+    }
   });
 
   describeIfAvailable("the playground through the proxy", chromiumAvailability(), () => {
