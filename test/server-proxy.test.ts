@@ -49,7 +49,7 @@ function nextJsApp(handlers: ReturnType<typeof createRouteHandler>): http.Server
       headers,
       body: method === "GET" ? undefined : Buffer.concat(chunks),
     });
-    const response = await handler(request as never);
+    const response = await handler(request as never).catch((e: unknown) => new Response(String(e), { status: 500 }));
     res.writeHead(response.status, Object.fromEntries(response.headers));
     if (response.body) Readable.fromWeb(response.body as never).pipe(res);
     else res.end();
