@@ -41,7 +41,7 @@ describe("the playground plugin", () => {
     const res = await app.inject({ method: "GET", url: "/" });
     expect(res.statusCode).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^text\/html/);
-    expect(res.body).toContain('<script type="module" src="/web/app.js">');
+    expect(res.body).toContain('<script type="module" src="web/app.js">');
     const csp = String(res.headers["content-security-policy"]);
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("style-src 'self'");
@@ -52,7 +52,7 @@ describe("the playground plugin", () => {
   it("serves every asset the page links to, with its content type", async () => {
     const app = await appWithPlayground();
     const page = (await app.inject({ method: "GET", url: "/" })).body;
-    const linked = [...page.matchAll(/(?:src|href)="(\/web\/[^"]+)"/g)].map((m) => m[1]);
+    const linked = [...page.matchAll(/(?:src|href)="(web\/[^"]+)"/g)].map((m) => `/${m[1]}`);
     expect(linked.length).toBeGreaterThanOrEqual(3);
     for (const url of [...new Set(linked), "/web/api.js", "/web/form.js", "/web/snippets.js"]) {
       const res = await app.inject({ method: "GET", url });
@@ -60,6 +60,18 @@ describe("the playground plugin", () => {
       const ext = path.extname(url);
       const expected = { ".js": /^text\/javascript/, ".css": /^text\/css/, ".svg": /^image\/svg\+xml/ }[ext];
       expect(res.headers["content-type"], url).toMatch(expected ?? /./);
+    }
+    await app.close();
+  });
+
+  it("uses only relative URLs, so the page also works when a proxy mounts it under a sub-path", async () => {
+    const app = await appWithPlayground();
+    for (const name of ["", "web/app.js", "web/api.js", "web/form.js", "web/snippets.js", "web/style.css"]) {
+      const body = (await app.inject({ method: "GET", url: `/${name}` })).body;
+      expect(body, name).not.toMatch(/(?:src|href|action)="\//);
+      expect(body, name).not.toMatch(/url\(\s*["']?\//);
+      expect(body, name).not.toMatch(/(?:from|import)\s*\(?\s*["']\//);
+      expect(body, name).not.toMatch(/window\.location\.origin/);
     }
     await app.close();
   });

@@ -33,7 +33,12 @@ const storage = {
 };
 
 let apiKey = storage.get(KEY_STORAGE);
-const api = createApi({ getKey: () => apiKey });
+/**
+ * Where this server is, as the page sees it: the page's own folder, so the playground also works when a
+ * proxy mounts the service under a sub-path (/ltx/ -> /). No request uses a root-absolute path.
+ */
+const BASE_URL = new URL(".", window.location.href).href.replace(/\/+$/, "");
+const api = createApi({ getKey: () => apiKey, baseUrl: BASE_URL });
 
 /** @type {{ id: string, app: string, title: string, input_schema: any, price_per_second: Record<string, number> }[]} */
 let endpoints = [];
@@ -507,7 +512,7 @@ function showResult(current, data) {
 }
 
 function showSnippets(current) {
-  const req = { baseUrl: window.location.origin, endpointId: current.endpointId, app: current.app, input: current.input ?? {} };
+  const req = { baseUrl: BASE_URL, endpointId: current.endpointId, app: current.app, input: current.input ?? {} };
   const text = snippetLang === "js" ? jsSnippet(req) : snippetLang === "python" ? pythonSnippet(req) : curlSnippet(req);
   $("snippet").textContent = text;
   $("snippets").hidden = false;
