@@ -17,6 +17,7 @@ import numpy as np
 
 from . import models as M
 from . import plan as P
+from .cancel import cancel_checks
 from .encode import VIDEO_PRESET, X264_PRESETS, fit_audio, write_mp4
 from .frames import ImageReadError, condition_image, output_frames
 
@@ -352,7 +353,9 @@ class LtxRunner:
             torch.cuda.reset_peak_memory_stats()
         self.reset_state()
         try:
-            result = self._run(ctx)
+            # A cancel stops within one transformer/VAE block, not one step or one whole decode.
+            with cancel_checks(self._cancel_check_modules(), ctx.check_cancel):
+                result = self._run(ctx)
         finally:
             self.reset_state()
             if self.device.startswith("cuda"):
@@ -366,6 +369,11 @@ class LtxRunner:
             metrics["peak_gpu_memory_bytes"] = None
         metrics["peak_rss_bytes"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
         return metrics
+
+    def _cancel_check_modules(self) -> list[Any]:
+        pipes = [p for p in (self.pipe, self.fast_pipe) if p is not None]
+        mods = [p.transformer for p in pipes] + [getattr(self.pipe.vae, "decoder", None)]
+        return mods + [getattr(self.upsample_pipe, "latent_upsampler", None)]
 
     def _timed(self, ctx: JobContext, name: str, fn: Callable[[], Any]) -> Any:
         t = time.perf_counter()
