@@ -191,6 +191,10 @@ describe.skipIf(!RUN_LTX_TESTS)("ltx engine with the real worker on a tiny rando
     expect(fs.existsSync(rec.job.outputPath)).toBe(false);
     // Stopped between steps: it never reached decoding or encoding.
     expect(rec.progress.some((p) => p.stage === "decode" || p.stage === "encode")).toBe(false);
+    // The cancel latency is reported by the worker and by the engine; the grace is stated.
+    expect(rec.logs.some((l) => /^INFO cancel honoured \d+ ms after it arrived/.test(l))).toBe(true);
+    expect(rec.logs.some((l) => /^INFO Worker stopped \d+ ms after the cancel/.test(l))).toBe(true);
+    expect(rec.logs.some((l) => /grace \d+ ms before SIGTERM/.test(l))).toBe(true);
     // Cooperative cancel: the same process serves the next job.
     expect(engine.workerPid()).toBe(pidBefore);
     const next = makeJob();

@@ -21,6 +21,7 @@ os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from .cancel import CancelEvent  # noqa: E402
 from .protocol import PROTOCOL_VERSION, EventWriter, claim_stdout, parse_message  # noqa: E402
 
 _SHUTDOWN = object()
@@ -110,7 +111,7 @@ def main(argv: list[str]) -> int:
         if msg is _SHUTDOWN:
             return 0
         job_id = str(msg.get("id"))
-        cancel = threading.Event()
+        cancel = CancelEvent()
         with server.lock:
             if job_id in server.cancelled_ids:
                 server.cancelled_ids.discard(job_id)
@@ -130,6 +131,9 @@ def main(argv: list[str]) -> int:
             metrics = runner.run(ctx)
             events.emit({"type": "done", "id": job_id, "path": job.output_path, "metrics": metrics})
         except JobCancelled:
+            latency = cancel.latency_ms()
+            if latency is not None:
+                events.log("INFO", f"cancel honoured {latency:.0f} ms after it arrived", job_id)
             events.emit({"type": "cancelled", "id": job_id})
         except JobInputError as err:
             events.emit({"type": "error", "id": job_id, "error": {"type": "input", "message": str(err)}})

@@ -17,7 +17,13 @@ VIDEO_GRID = 64  # two stages: stage 1 runs at exactly half the grid, which the 
 TEMPORAL_STRIDE = 8
 AUDIO_SAMPLE_RATE = 48_000
 
-DEFAULT_NEGATIVE_PROMPT = (
+# The negative prompt of the current reference release: Lightricks/LTX-2
+# packages/ltx-pipelines/src/ltx_pipelines/utils/constants.py DEFAULT_NEGATIVE_PROMPT (release 1.2.0 added the
+# five leading caption tags; diffusers 0.42.1 pipelines/ltx2/utils.py still has the older text without them).
+NEGATIVE_PROMPT_REFERENCE_TAGS = (
+    "has_subtitles, has_blurbox, transition from black, transition to black, speech_ending_short, "
+)
+DEFAULT_NEGATIVE_PROMPT = NEGATIVE_PROMPT_REFERENCE_TAGS + (
     "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
     "grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, "
     "deformed facial features, asymmetrical face, missing facial features, extra limbs, disfigured hands, "

@@ -17,6 +17,8 @@ import numpy as np
 
 from . import models as M
 from . import plan as P
+from .cancel import cancel_checks
+from .lora import load_dit_lora
 from .encode import VIDEO_PRESET, X264_PRESETS, fit_audio, write_mp4
 from .frames import ImageReadError, condition_image, output_frames
 
@@ -241,7 +243,10 @@ class LtxRunner:
         self.has_lora = False
         lora_files = M.lora_files(model_dir)
         if lora_files:
-            self.pipe.load_lora_weights(str(lora_files[0].parent), weight_name=lora_files[0].name, adapter_name=DISTILLED_LORA_ADAPTER)
+            # DiT only: never on the text connectors (the reference never puts a LoRA there).
+            dropped = load_dit_lora(self.pipe, lora_files[0], DISTILLED_LORA_ADAPTER)
+            if dropped:
+                self.log("INFO", f"distilled LoRA: {dropped} text-connector tensors left out (the reference applies it to the DiT only)")
             self.has_lora = True
         self.fast_pipe = None
         distilled_dir = M.distilled_transformer_dir(model_dir)
@@ -349,10 +354,12 @@ class LtxRunner:
         job = ctx.job
         t_job = time.perf_counter()
         if self.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.reset_peak_memory_stats(self.device)
         self.reset_state()
         try:
-            result = self._run(ctx)
+            # A cancel stops within one transformer/VAE block, not one step or one whole decode.
+            with cancel_checks(self._cancel_check_modules(), ctx.check_cancel):
+                result = self._run(ctx)
         finally:
             self.reset_state()
             if self.device.startswith("cuda"):
@@ -361,11 +368,16 @@ class LtxRunner:
         ctx.timings["total"] = time.perf_counter() - t_job
         metrics: dict[str, Any] = {"timings": {k: round(v, 4) for k, v in ctx.timings.items()}, **result}
         if self.device.startswith("cuda"):
-            metrics["peak_gpu_memory_bytes"] = int(torch.cuda.max_memory_allocated())
+            metrics["peak_gpu_memory_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
         else:
             metrics["peak_gpu_memory_bytes"] = None
         metrics["peak_rss_bytes"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
         return metrics
+
+    def _cancel_check_modules(self) -> list[Any]:
+        pipes = [p for p in (self.pipe, self.fast_pipe) if p is not None]
+        mods = [p.transformer for p in pipes] + [getattr(self.pipe.vae, "decoder", None)]
+        return mods + [getattr(self.upsample_pipe, "latent_upsampler", None)]
 
     def _timed(self, ctx: JobContext, name: str, fn: Callable[[], Any]) -> Any:
         t = time.perf_counter()

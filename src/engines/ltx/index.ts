@@ -1,10 +1,11 @@
 // The `ltx` engine: LTX-2.3 open weights on the operator's GPU through a resident Python worker
 // (python/ltx_worker, diffusers). Starts the worker once, feeds it one job at a time, relays progress
-// and logs, cancels between denoising steps (then SIGTERM/SIGKILL), and restarts it when it dies.
+// and logs, cancels at the next transformer or VAE block (grace from the observed step times, then SIGTERM/SIGKILL), and restarts it when it dies.
 import fsp from "node:fs/promises";
 import type { Config } from "../../config.js";
 import { CancelledError, EngineError, InfrastructureError, InputError } from "../../errors.js";
 import type { Engine, EngineJob, EngineResult } from "../types.js";
+import { CancelGraceTracker } from "./cancel-grace.js";
 import { PYTHON_DIR, pythonFor } from "./paths.js";
 import type { FromWorker, LtxFlow, WorkerJobMessage, WorkerMetrics } from "./protocol.js";
 import { LtxWorkerProcess, WorkerStartError } from "./worker-process.js";
@@ -67,6 +68,8 @@ export interface LtxEngine extends Engine {
 
 export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
   const killGraceMs = opts.killGraceMs ?? 2_000;
+  // Grace after a cancel, from the observed step/decode times (LTX_CANCEL_GRACE_MS is the floor).
+  const grace = new CancelGraceTracker(opts.ltxCancelGraceMs);
   let worker: LtxWorkerProcess | undefined;
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
@@ -159,6 +162,8 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
       let settled = false;
       let stderrLines = 0;
       let cancelTimers: NodeJS.Timeout[] = [];
+      let cancelAt: number | null = null;
+      grace.startJob();
       const cleanup = () => {
         settled = true;
         offEvent();
@@ -176,6 +181,7 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
         if (settled || !("id" in event) || event.id !== job.requestId) return;
         switch (event.type) {
           case "progress":
+            grace.observe(event);
             job.onProgress({ stage: event.stage, step: event.step, total: event.total });
             break;
           case "log":
@@ -193,6 +199,7 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
             break;
           }
           case "cancelled":
+            if (cancelAt !== null) job.log("INFO", `Worker stopped ${Math.round(performance.now() - cancelAt)} ms after the cancel`);
             fail(new CancelledError(job.requestId));
             break;
           case "error": {
@@ -213,19 +220,21 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
       });
       const onAbort = () => {
         if (settled) return;
-        job.log("INFO", "Cancelling: asking the worker to stop after the current step");
+        const graceMs = grace.graceMs();
+        cancelAt = performance.now();
+        job.log("INFO", `Cancelling: asking the worker to stop at the next block (grace ${graceMs} ms before SIGTERM)`);
         w.send({ type: "cancel", id: job.requestId });
         cancelTimers.push(
           setTimeout(() => {
             if (settled) return;
-            job.log("WARN", `Worker did not stop within ${opts.ltxCancelGraceMs} ms: SIGTERM`);
+            job.log("WARN", `Worker did not stop within ${graceMs} ms: SIGTERM`);
             w.kill("SIGTERM");
             cancelTimers.push(
               setTimeout(() => {
                 if (!settled) w.kill("SIGKILL");
               }, killGraceMs),
             );
-          }, opts.ltxCancelGraceMs),
+          }, graceMs),
         );
       };
       job.signal.addEventListener("abort", onAbort, { once: true });
