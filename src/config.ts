@@ -79,6 +79,8 @@ export interface Config {
   ltxStartupTimeoutMs: number;
   /** The model generates at this fraction of the output size, then frames are upscaled to it (LTX_RENDER_SCALE, 0 < s <= 1). Default 1. */
   ltxRenderScale: number;
+  /** Host-memory budget of the worker's prompt-embedding cache in bytes (LTX_PROMPT_CACHE_BYTES). Default 4 GiB (~11 entries at full size). */
+  ltxPromptCacheBytes?: number;
   /** An identical submit (same key, endpoint, body, x-fal-* headers) within this many seconds returns the first request. 0 disables. Default 60. */
   dedupeWindowSeconds: number;
   /** Submits per key per minute before 429. Default 120. */
@@ -233,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       if (!(scale > 0 && scale <= 1)) throw new Error(`LTX_RENDER_SCALE must be a fraction in (0, 1] (e.g. 0.5: generate at half size, upscale), got ${JSON.stringify(env.LTX_RENDER_SCALE)}`);
       return scale;
     })(int(env, "LTX_RENDER_SCALE", 1)),
+    ltxPromptCacheBytes: env.LTX_PROMPT_CACHE_BYTES ? int(env, "LTX_PROMPT_CACHE_BYTES", 4 * 1024 ** 3) : undefined,
     dedupeWindowSeconds: int(env, "DEDUPE_WINDOW_SECONDS", 60),
     rateLimitPerMinute: int(env, "RATE_LIMIT_PER_MINUTE", 120),
     syncHangupGraceMs: int(env, "SYNC_HANGUP_GRACE_MS", 5_000),

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import resource
 import threading
 import time
@@ -26,6 +27,10 @@ from .frames import ImageReadError, condition_image, output_frames
 DISTILLED_LORA_STRENGTH = 0.8
 DISTILLED_LORA_ADAPTER = "distilled"
 PROMPT_CACHE_SIZE = 32
+# Host-memory budget of the prompt cache (LTX_PROMPT_CACHE_BYTES); one real entry is ~368 MiB.
+PROMPT_CACHE_BYTES = int(os.environ.get("LTX_PROMPT_CACHE_BYTES") or 4 * 2**30)
+# Decoded frames converted to uint8 this many at a time, so the fp32 temporaries stay bounded.
+DECODE_CONVERT_FRAMES = 16
 # Reference guidance for stage 1 of the pro flow (ltx-pipelines constants.py LTX_2_3_PARAMS).
 PRO_GUIDANCE = dict(
     guidance_scale=3.0,
@@ -309,6 +314,11 @@ class LtxRunner:
             pipe.scheduler = fresh_scheduler(self.base_scheduler_config)
             pipe.keyframe_pixel_index = None
             pipe._interrupt = False
+        # Condition encodes must not depend on what the previous job's decode switched on (tiling).
+        vae = self.pipe.vae
+        vae.disable_tiling()
+        vae.use_framewise_encoding = False
+        vae.use_framewise_decoding = False
         if self.has_lora:
             self.pipe.disable_lora()
 
@@ -333,7 +343,7 @@ class LtxRunner:
         hit = self._prompt_cache.get(key)
         if hit is not None:
             self._prompt_cache.move_to_end(key)
-            return hit, True
+            return (hit[0].to(self.device), hit[1].to(self.device)), True
         with self.torch.no_grad():
             embeds, mask, _, _ = pipe.encode_prompt(
                 prompt=key,
@@ -342,10 +352,17 @@ class LtxRunner:
                 device=self.device if self.opts.offload == "none" else None,
             )
         value = (embeds.detach(), mask.detach())
-        self._prompt_cache[key] = value
-        while len(self._prompt_cache) > PROMPT_CACHE_SIZE:
-            self._prompt_cache.popitem(last=False)
+        # Kept in host memory (never on the GPU), within PROMPT_CACHE_BYTES; moved to the device per use.
+        stored = (value[0].to("cpu"), value[1].to("cpu"))
+        size = sum(t.numel() * t.element_size() for t in stored)
+        if size <= PROMPT_CACHE_BYTES:
+            self._prompt_cache[key] = stored
+            while len(self._prompt_cache) > PROMPT_CACHE_SIZE or self._prompt_cache_bytes() > PROMPT_CACHE_BYTES:
+                self._prompt_cache.popitem(last=False)
         return value, False
+
+    def _prompt_cache_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for pair in self._prompt_cache.values() for t in pair)
 
     # ---- the job ---------------------------------------------------------------------------------
 
@@ -553,8 +570,16 @@ class LtxRunner:
             if vae.config.timestep_conditioning:
                 timestep = torch.zeros(lat.shape[0], device=lat.device, dtype=lat.dtype)
             video = vae.decode(lat, timestep, return_dict=False)[0]  # (B, C, F, H, W) in [-1, 1]
-        video = video[0].float().clamp(-1, 1).permute(1, 2, 3, 0)
-        return ((video + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
+            # Restore the untiled default so the next job's condition encodes are not tiled.
+            vae.disable_tiling()
+        clip = video[0]  # (C, F, H, W)
+        out = np.empty((clip.shape[1], clip.shape[2], clip.shape[3], clip.shape[0]), dtype=np.uint8)
+        for f0 in range(0, clip.shape[1], DECODE_CONVERT_FRAMES):
+            chunk = clip[:, f0 : f0 + DECODE_CONVERT_FRAMES].float().clamp(-1, 1).permute(1, 2, 3, 0)
+            out[f0 : f0 + chunk.shape[0]] = ((chunk + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
+            del chunk
+        del video, clip
+        return out
 
     def _audio_in_background(self, pipe, audio_lat, job: Job, ctx: JobContext, info: dict[str, Any]):
         torch = self.torch

@@ -25,6 +25,7 @@ export type LtxEngineOptions = Pick<
   | "ltxCancelGraceMs"
   | "ltxStartupTimeoutMs"
   | "ltxRenderScale"
+  | "ltxPromptCacheBytes"
   | "x264Preset"
 > & {
   /** Extra environment for the worker process (tests set HF_HUB_OFFLINE, thread counts). */
@@ -84,6 +85,7 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
       ...opts.workerEnv,
     };
     if (opts.ltxThreads) env.OMP_NUM_THREADS ??= String(opts.ltxThreads);
+    if (opts.ltxPromptCacheBytes !== undefined) env.LTX_PROMPT_CACHE_BYTES = String(opts.ltxPromptCacheBytes);
     const w = new LtxWorkerProcess({
       python: pythonFor(opts.ltxPython),
       args: workerArgs(opts),

@@ -22,3 +22,11 @@ describe("LTX_RENDER_SCALE", () => {
     }
   });
 });
+
+describe("LTX_PROMPT_CACHE_BYTES", () => {
+  it("is unset by default (the worker's 4 GiB) and read as bytes when given", () => {
+    expect(loadConfig({}).ltxPromptCacheBytes).toBeUndefined();
+    expect(loadConfig({ LTX_PROMPT_CACHE_BYTES: "1073741824" }).ltxPromptCacheBytes).toBe(2 ** 30);
+    expect(() => loadConfig({ LTX_PROMPT_CACHE_BYTES: "lots" })).toThrow(/LTX_PROMPT_CACHE_BYTES must be a number/);
+  });
+});
