@@ -122,6 +122,8 @@ export interface Config {
   tlsCertFile?: string;
   /** PEM private key of TLS_CERT_FILE (TLS_KEY_FILE). */
   tlsKeyFile?: string;
+  /** Bearer token /metrics requires (METRICS_TOKEN); unset: /metrics answers without one. */
+  metricsToken?: string;
 }
 
 export type StorageLocation = { kind: "file"; root: string } | { kind: "s3"; bucket: string; prefix: string };
@@ -262,6 +264,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     })((env.TLS ?? "").trim().toLowerCase()),
     tlsCertFile: env.TLS_CERT_FILE ? path.resolve(env.TLS_CERT_FILE) : undefined,
     tlsKeyFile: env.TLS_KEY_FILE ? path.resolve(env.TLS_KEY_FILE) : undefined,
+    metricsToken: env.METRICS_TOKEN?.trim() || undefined,
     ...overrides,
   };
   if (overrides.port !== undefined && overrides.publicUrl === undefined && !env.PUBLIC_URL) {

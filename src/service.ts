@@ -19,6 +19,7 @@ import { createFileStore, type FileStore } from "./storage/files.js";
 import { createRetentionSweeper } from "./storage/retention.js";
 import { createJobRunner } from "./worker/run-job.js";
 import { createWebhookDispatcher } from "./webhooks/outbox.js";
+import { createMetrics } from "./metrics/index.js";
 
 export interface Service {
   config: Config;
@@ -48,17 +49,18 @@ export async function createService(config: Config, opts: { log?: Logger; proces
   const keys = createKeyStore({ db, envKeys: config.apiKeys });
   const engines = await createEngines(config);
   const events = new RequestEvents();
+  const metrics = createMetrics({ db, engines, endpoints: ENDPOINTS.map((e) => e.id), slots: () => dispatcher.slots(), token: config.metricsToken });
   const dispatcher = createDispatcher({
     store,
     events,
     engineFor: engines.engineFor,
     endpoints: ENDPOINTS.map((e) => e.id),
-    runJob: createJobRunner({ config, files }),
+    runJob: metrics.wrapRunJob(createJobRunner({ config, files })),
     log,
   });
   const admission = createAdmission({ config, store, keys });
-  const webhooks = createWebhookDispatcher({ db, config, log, events });
-  const app = await buildApp({ config, db, store, events, dispatcher, admission, files, keys, engines, log, webhooks });
+  const webhooks = createWebhookDispatcher({ db, config, log, events, onAttempt: metrics.webhookAttempt });
+  const app = await buildApp({ config, db, store, events, dispatcher, admission, files, keys, engines, log, webhooks, metrics });
   const retention = createRetentionSweeper({ db, files, log, intervalMs: config.retentionSweepMs, workRoot: path.join(config.dataDir, "work") });
   if (opts.processJobs !== false) {
     dispatcher.start();

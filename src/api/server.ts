@@ -23,6 +23,7 @@ import { registerPlayground } from "../web/index.js";
 import { ERROR_TYPE_HEADER, EXPOSED_HEADERS, FAL_HOSTS, REQUEST_ID_HEADER, TARGET_URL_HEADER } from "./wire.js";
 import { CDN_HOST, registerFalCdnRoutes } from "./routes/fal-cdn.js";
 import { loadTls } from "./tls.js";
+import type { Metrics } from "../metrics/index.js";
 
 export interface ApiDeps {
   config: Config;
@@ -36,6 +37,8 @@ export interface ApiDeps {
   engines: EngineSet;
   log: Logger;
   webhooks: WebhookDispatcher;
+  /** GET /metrics and HTTP timings (src/metrics/); absent: no /metrics route. */
+  metrics?: Metrics;
 }
 
 declare module "fastify" {
@@ -205,6 +208,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     );
   });
 
+  // Before the routes: its onResponse hook times every one of them.
+  deps.metrics?.register(app);
   await registerServiceRoutes(app, deps);
   await registerStorageRoutes(app, deps);
   await registerQueueRoutes(app, deps);

@@ -286,6 +286,12 @@ export function createDispatcher(opts: DispatcherOptions) {
 
     runningCount: () => running.size,
 
+    /** Each engine's slots in this process and how many run a job; no slots while not taking work (API-only node, stopping). */
+    slots(): { engine: Engine; concurrency: number; used: number }[] {
+      const taking = timer !== undefined && !stopping;
+      return enginesInUse().map((engine) => ({ engine, concurrency: taking ? engine.concurrency : 0, used: slotsUsed.get(engine) ?? 0 }));
+    },
+
     /** Stops taking work, hands running requests back to the queue, and waits for them to settle. */
     async stop(graceMs = 10_000) {
       stopping = true;

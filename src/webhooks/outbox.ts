@@ -56,6 +56,8 @@ export interface WebhookDispatcherOptions {
   concurrency?: number;
   /** Wakes the dispatcher when any request changes state (the event after a delivery is written). */
   events?: { onAnyState(fn: (requestId: string) => void): () => void };
+  /** Told the result of every attempt this process made (for /metrics): delivered, retrying or failed for good. */
+  onAttempt?(result: "delivered" | "retrying" | "failed", durationMs: number): void;
 }
 
 export type WebhookDispatcher = ReturnType<typeof createWebhookDispatcher>;
@@ -283,6 +285,7 @@ export function createWebhookDispatcher(opts: WebhookDispatcherOptions) {
       const durationMs = Math.round(performance.now() - begin);
       try {
         const { state, next } = record(d, outcome, durationMs);
+        opts.onAttempt?.(state === "delivered" ? "delivered" : state === "failed" ? "failed" : "retrying", durationMs);
         const fields = { deliveryId: d.id, requestId: d.request_id, attempt: d.attempts, statusCode: outcome.statusCode, durationMs };
         if (state === "delivered") log.info(fields, "webhook delivered");
         else if (state === "failed") log.warn({ ...fields, error: outcome.error }, "webhook delivery failed for good");

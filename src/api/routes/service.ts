@@ -77,13 +77,31 @@ export async function registerServiceRoutes(app: FastifyInstance, deps: ApiDeps)
     });
   });
 
-  // Whether this process can take work now: database reachable, storage writable, engines ready.
-  app.get("/readyz", async (_req, reply) => {
-    const { queued: _queued, ...database } = checkDatabase(deps);
+  // Process alive: touches nothing (no database, no disk), whatever the query string.
+  app.get("/healthz", async () => ({ ok: true }));
+
+  // Whether this process can take work now: database reachable, storage writable, engines warmed up;
+  // the slots of this process are reported, and ?slots=1 also requires a free one (for a worker's probe).
+  app.get<{ Querystring: { slots?: unknown } }>("/readyz", async (req, reply) => {
+    const wantSlot = req.query.slots;
+    if (wantSlot !== undefined && wantSlot !== "0" && wantSlot !== "1") {
+      throw new InputError([{ loc: ["query", "slots"], msg: "slots must be 0 or 1", type: "value_error", input: wantSlot }]);
+    }
+    let database: Check;
+    try {
+      deps.db.prepare("SELECT 1 FROM api_keys LIMIT 1").get();
+      database = { ok: true };
+    } catch (err) {
+      database = failed(err);
+    }
     const storage = await checkStorage(deps);
     const engines = checkEngines(deps);
-    const ready = database.ok && storage.ok && engines.ok;
-    return reply.code(ready ? 200 : 503).send({ ready, checks: { database, storage, engines } });
+    const slotList = deps.dispatcher.slots().map((s) => ({ engine: s.engine.name, slots: s.concurrency, busy: s.used, free: Math.max(0, s.concurrency - s.used) }));
+    const free = slotList.reduce((n, s) => n + s.free, 0);
+    const slots: Check & { engines: typeof slotList } =
+      wantSlot === "1" && free === 0 ? { ok: false, error: "no free slot in this process", engines: slotList } : { ok: true, engines: slotList };
+    const ready = database.ok && storage.ok && engines.ok && slots.ok;
+    return reply.code(ready ? 200 : 503).send({ ready, checks: { database, storage, engines, slots } });
   });
 
   const openapi = buildOpenApi(deps.config.publicUrl, VERSION);
