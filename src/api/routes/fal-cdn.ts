@@ -5,12 +5,11 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { Readable } from "node:stream";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { BadRequestError, UnauthorizedError } from "../../errors.js";
 import { authenticate, type ApiDeps } from "../server.js";
 import { REST_HOSTS } from "../wire.js";
-import { lifecycleExpiry } from "./storage.js";
+import { bodyStream, lifecycleExpiry, readCompleteParts } from "./storage.js";
 
 /** The host fal_client's CDN_URL names; our routes live under /v3.fal.media/ like the other fal hosts. */
 export const CDN_HOST = "v3.fal.media";
@@ -101,7 +100,6 @@ export async function registerFalCdnRoutes(app: FastifyInstance, deps: ApiDeps):
     // Raw bytes of any type; the body is streamed into the FileStore.
     cdn.removeAllContentTypeParsers();
     cdn.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
-    const bodyStream = (req: FastifyRequest): Readable => (req.body as Readable | undefined) ?? req.raw;
 
     cdn.post(`/${CDN_HOST}/files/upload`, async (req) => {
       const { session, uploadToken } = startUpload(req, false);
@@ -126,24 +124,11 @@ export async function registerFalCdnRoutes(app: FastifyInstance, deps: ApiDeps):
     );
     cdn.post<{ Params: { id: string; name: string; uploadId: string } }>("/files/:id/:name/multipart/:uploadId/complete", async (req) => {
       cdnAuth(req);
-      let parsed: { parts?: unknown };
-      try {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const c of bodyStream(req)) {
-          size += (c as Buffer).length;
-          if (size > 4 * 1024 * 1024) throw new BadRequestError("complete body too large", 413);
-          chunks.push(c as Buffer);
-        }
-        parsed = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as { parts?: unknown };
-      } catch (err) {
-        if (err instanceof BadRequestError) throw err;
-        throw new BadRequestError('complete expects JSON {"parts": [{"partNumber": n, "etag": "..."}]}');
-      }
-      if (!Array.isArray(parsed.parts)) throw new BadRequestError('complete: "parts" must be a list of {"partNumber": n, "etag": "..."}');
+      const listed = await readCompleteParts(req);
+      if (!Array.isArray(listed)) throw new BadRequestError('complete: "parts" must be a list of {"partNumber": n, "etag": "..."}');
       // fal_client uploads parts concurrently and lists them in the order they finished, so sort by
       // number first; gaps and duplicates are still refused by the FileStore.
-      const parts = (parsed.parts as { partNumber: number; etag?: string }[])
+      const parts = (listed as { partNumber: number; etag?: string }[])
         .slice()
         .sort((a, b) => (typeof a?.partNumber === "number" && typeof b?.partNumber === "number" ? a.partNumber - b.partNumber : 0));
       const f = await files.completeMultipart(req.params.id, req.params.uploadId, parts);

@@ -15,6 +15,35 @@ interface InitiateBody {
   file_name?: unknown;
 }
 
+/** A raw upload body: the parsed stream for the upload content types, else the request itself. */
+export function bodyStream(req: FastifyRequest): Readable {
+  return (req.body as Readable | undefined) ?? req.raw;
+}
+
+/**
+ * The part list of a multipart `complete` call (both upload protocols): a JSON object of at most 4 MiB
+ * with a `parts` field, returned unchecked (the FileStore validates numbers, ETags and gaps); 400 otherwise.
+ */
+export async function readCompleteParts(req: FastifyRequest): Promise<unknown> {
+  const usage = 'complete expects a JSON object {"parts": [{"partNumber": n, "etag": "..."}]}';
+  let parsed: unknown;
+  try {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of bodyStream(req)) {
+      size += (c as Buffer).length;
+      if (size > 4 * 1024 * 1024) throw new BadRequestError("complete body too large", 413);
+      chunks.push(c as Buffer);
+    }
+    parsed = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+  } catch (err) {
+    if (err instanceof BadRequestError) throw err;
+    throw new BadRequestError(usage);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new BadRequestError(usage);
+  return (parsed as { parts?: unknown }).parts;
+}
+
 /** Expiry from X-Fal-Object-Lifecycle {"expiration_duration_seconds": n}, if given. */
 export function lifecycleExpiry(header: unknown, now: number): number | null {
   if (typeof header !== "string" || !header.trim()) return null;
@@ -58,7 +87,6 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
       if (typeof t !== "string" || !t) throw new NotFoundError("Upload not found");
       return t;
     };
-    const bodyStream = (req: FastifyRequest): Readable => (req.body as Readable | undefined) ?? req.raw;
 
     uploads.put<{ Params: { id: string } }>("/uploads/:id", async (req) => {
       const f = await files.putUpload(req.params.id, token(req), bodyStream(req));
@@ -69,24 +97,7 @@ export async function registerStorageRoutes(app: FastifyInstance, deps: ApiDeps)
       return reply.header("etag", part.etag).send(part);
     });
     uploads.post<{ Params: { id: string } }>("/uploads/:id/complete", async (req) => {
-      let parsed: unknown;
-      try {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const c of bodyStream(req)) {
-          size += (c as Buffer).length;
-          if (size > 4 * 1024 * 1024) throw new BadRequestError("complete body too large", 413);
-          chunks.push(c as Buffer);
-        }
-        parsed = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
-      } catch (err) {
-        if (err instanceof BadRequestError) throw err;
-        throw new BadRequestError("complete expects JSON {\"parts\": [{\"partNumber\": n, \"etag\": \"...\"}]}");
-      }
-      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-        throw new BadRequestError("complete expects a JSON object {\"parts\": [{\"partNumber\": n, \"etag\": \"...\"}]}");
-      }
-      const f = await files.completeMultipart(req.params.id, token(req), (parsed as { parts?: unknown }).parts);
+      const f = await files.completeMultipart(req.params.id, token(req), await readCompleteParts(req));
       return { file_url: files.urlOf(f), size: f.size };
     });
   });
