@@ -3,7 +3,7 @@
 // Engines are loaded lazily so that an unused engine costs nothing at start.
 import type { Config } from "../config.js";
 import { ENDPOINTS } from "../endpoints.js";
-import type { Engine } from "./types.js";
+import { servesProblem, type Engine } from "./types.js";
 
 export const ENGINE_NAMES = ["preview", "ltx-api", "ltx"] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
@@ -52,7 +52,14 @@ export async function createEngines(config: Config, endpoints = ENDPOINTS.map((e
   for (const endpoint of endpoints) {
     const name = engineNameFor(config, endpoint);
     if (!byName.has(name)) byName.set(name, await build(name, config));
-    byEndpoint.set(endpoint, byName.get(name)!);
+    const engine = byName.get(name)!;
+    // A configuration that gives an endpoint to an engine that cannot make it is refused at start.
+    const problem = servesProblem(engine, endpoint);
+    if (problem) {
+      await Promise.all([...byName.values()].map((e) => e.close?.()));
+      throw new Error(`ENGINES: ${problem}`);
+    }
+    byEndpoint.set(endpoint, engine);
   }
   return {
     engineFor(endpoint) {

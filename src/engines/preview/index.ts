@@ -6,7 +6,8 @@ import fsp from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { CancelledError, EngineError, InfrastructureError } from "../../errors.js";
-import type { Engine, EngineJob, EngineResult } from "../types.js";
+import { ENDPOINTS } from "../../endpoints.js";
+import { requireStartImage, type Engine, type EngineJob, type EngineResult } from "../types.js";
 import type { FromChild, ToChild } from "./child.js";
 import type { PreviewSpec } from "./render.js";
 
@@ -132,7 +133,7 @@ export function createPreviewEngine(opts: PreviewEngineOptions): PreviewEngine {
     if (job.signal.aborted) throw new CancelledError(job.requestId);
     const spec: PreviewSpec = {
       prompt: job.prompt,
-      startImagePath: job.startImage.path,
+      startImagePath: requireStartImage(job).path,
       endImagePath: job.endImage?.path,
       width: job.width,
       height: job.height,
@@ -217,6 +218,7 @@ export function createPreviewEngine(opts: PreviewEngineOptions): PreviewEngine {
   return {
     name: "preview",
     concurrency: opts.concurrency,
+    serves: ENDPOINTS.map((e) => e.id),
     generate,
     async ready() {
       await spare?.ready;
