@@ -1,0 +1,72 @@
+// The rest of the LTX-2.3 family (text-to-video Pro/Fast, audio-to-video) on a running server: routed
+// from their schemas (422 naming the field through the official @fal-ai/client), listed with the engine
+// serving each, and a start refused when ENGINES gives an endpoint to an engine that cannot serve it.
+import { ApiError } from "@fal-ai/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { ENDPOINTS, FAMILY_ENDPOINTS } from "../src/endpoints.js";
+import { createEngines } from "../src/engines/index.js";
+import { falClient } from "./helpers/fal.js";
+import { startTestService, type TestService } from "./helpers/service.js";
+
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startTestService();
+});
+afterAll(async () => {
+  await svc?.close();
+});
+
+async function fieldErrorOf(endpoint: string, input: Record<string, unknown>): Promise<{ status: number; locs: string[] }> {
+  const fal = falClient(svc.url, svc.key);
+  try {
+    await fal.run(endpoint, { input });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApiError);
+    const e = err as ApiError<{ detail: { loc: string[] }[] }>;
+    return { status: e.status, locs: e.body.detail.map((d) => d.loc.join(".")) };
+  }
+  throw new Error(`${endpoint} accepted ${JSON.stringify(input)}`);
+}
+
+describe("family endpoints", () => {
+  it("/api/endpoints lists all five endpoints with the engine serving each", async () => {
+    const res = await fetch(`${svc.url}/api/endpoints`);
+    const body = (await res.json()) as { id: string; engine: string }[];
+    expect(body.map((e) => e.id)).toEqual(ENDPOINTS.map((e) => e.id));
+    for (const f of FAMILY_ENDPOINTS) expect(body.find((e) => e.id === f.id)?.engine).toBe("preview");
+  });
+
+  it("the OpenAPI document has sync and queue routes for each new endpoint", async () => {
+    const doc = (await (await fetch(`${svc.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    for (const f of FAMILY_ENDPOINTS) {
+      expect(Object.keys(doc.paths)).toContain(`/fal.run/${f.id}`);
+      expect(Object.keys(doc.paths)).toContain(`/queue.fal.run/${f.id}`);
+    }
+  });
+
+  it("bad inputs are 422 naming the field, through the official client", async () => {
+    expect(await fieldErrorOf("fal-ai/ltx-2.3/text-to-video", { prompt: "a lake", duration: 12 })).toEqual({ status: 422, locs: ["body.duration"] });
+    expect(await fieldErrorOf("fal-ai/ltx-2.3/text-to-video", { duration: 6 })).toEqual({ status: 422, locs: ["body.prompt"] });
+    expect(await fieldErrorOf("fal-ai/ltx-2.3/text-to-video/fast", { prompt: "a lake", duration: 20, resolution: "2160p" })).toEqual({ status: 422, locs: ["body.duration"] });
+    expect(await fieldErrorOf("fal-ai/ltx-2.3/audio-to-video", { prompt: "a drum" })).toEqual({ status: 422, locs: ["body.audio_url"] });
+    expect(await fieldErrorOf("fal-ai/ltx-2.3/audio-to-video", { audio_url: "ftp://x/a.mp3" })).toEqual({ status: 422, locs: ["body.audio_url"] });
+    expect(await fieldErrorOf("fal-ai/ltx-2.3/audio-to-video", { audio_url: "https://example.com/a.mp3", guidance_scale: 50 })).toEqual({ status: 422, locs: ["body.guidance_scale"] });
+  });
+
+  it("a start mapping an endpoint to an engine that cannot serve it is refused with a clear message", async () => {
+    const config = loadConfig({ ENGINES: "fal-ai/ltx-2.3/audio-to-video=ltx-api", LTX_API_KEY: "k", DATA_DIR: "/tmp/ltx-family-refusal" });
+    await expect(createEngines(config)).rejects.toThrow(/ENGINES: engine ltx-api cannot serve fal-ai\/ltx-2.3\/audio-to-video/);
+  });
+
+  it("the default engine of LTX_API_KEY leaves the endpoints it does not serve to preview", async () => {
+    const engines = await createEngines(loadConfig({ LTX_API_KEY: "k", DATA_DIR: "/tmp/ltx-family-default" }));
+    try {
+      expect(engines.engineFor("fal-ai/ltx-2.3/image-to-video").name).toBe("ltx-api");
+      expect(engines.engineFor("fal-ai/ltx-2.3/text-to-video").name).toBe("preview");
+    } finally {
+      await engines.close();
+    }
+  });
+});
