@@ -6,6 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { ENDPOINTS, FAMILY_ENDPOINTS } from "../src/endpoints.js";
 import { createEngines } from "../src/engines/index.js";
+import { probeVideo } from "../src/media/probe.js";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { falClient } from "./helpers/fal.js";
 import { startTestService, type TestService } from "./helpers/service.js";
 
@@ -37,6 +41,20 @@ describe("family endpoints", () => {
     expect(body.map((e) => e.id)).toEqual(ENDPOINTS.map((e) => e.id));
     for (const f of FAMILY_ENDPOINTS) expect(body.find((e) => e.id === f.id)?.engine).toBe("preview");
   });
+
+  it("text-to-video renders on the preview engine through the official client, probed with ffprobe", async () => {
+    const fal = falClient(svc.url, svc.key);
+    const result = await fal.subscribe("fal-ai/ltx-2.3/text-to-video", {
+      input: { prompt: "a red kite over a lake", duration: "6", fps: "24", aspect_ratio: "9:16", generate_audio: false, seed: 7 } as { prompt: string },
+      pollInterval: 200,
+    });
+    const video = (result.data as { video: { url: string } }).video;
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ltx-dl-")), "out.mp4");
+    fs.writeFileSync(file, Buffer.from(await (await fetch(video.url)).arrayBuffer()));
+    const probe = await probeVideo(file);
+    expect([probe.video.width, probe.video.height, probe.video.fps, probe.video.frames]).toEqual([1080, 1920, 24, 144]);
+    expect(probe.audio).toBeUndefined();
+  }, 120_000);
 
   it("the OpenAPI document has sync and queue routes for each new endpoint", async () => {
     const doc = (await (await fetch(`${svc.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
