@@ -93,8 +93,37 @@ function inputSchema(limits: EndpointLimits) {
 }
 
 export type VideoInputSchema = ReturnType<typeof inputSchema>;
-/** Validated input with defaults applied (duration and fps are numbers). */
-export type VideoInput = z.output<VideoInputSchema>;
+/** Validated image-to-video input with defaults applied (duration and fps are numbers). */
+export type ImageToVideoInput = z.output<VideoInputSchema>;
+
+/** The three kinds of endpoint of the family; engines are given a job of one kind. */
+export type EndpointKind = "image-to-video" | "text-to-video" | "audio-to-video";
+
+/**
+ * A validated input of any endpoint of the family, with defaults applied. Which fields are set
+ * depends on the endpoint's kind: image-to-video has image_url and duration, text-to-video has
+ * duration and no image, audio-to-video has audio_url, an optional image and no duration (the
+ * clip follows the audio).
+ */
+export interface VideoInput {
+  prompt?: string;
+  image_url?: string;
+  end_image_url?: string;
+  audio_url?: string;
+  duration?: number;
+  resolution: Resolution;
+  aspect_ratio: AspectRatio;
+  fps: number;
+  generate_audio?: boolean;
+  guidance_scale?: number;
+  seed?: number;
+  camera_motion?: CameraMotion;
+}
+
+/** An endpoint's input schema: a zod object whose output is a VideoInput. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type VideoSchema = z.ZodObject<any> & z.ZodType<VideoInput, any>;
+const asVideoSchema = (schema: z.ZodObject): VideoSchema => schema as unknown as VideoSchema;
 
 export interface EndpointDef {
   /** Full endpoint id, e.g. fal-ai/ltx-2.3/image-to-video. */
@@ -102,19 +131,28 @@ export interface EndpointDef {
   /** owner/alias part that status, result and cancel URLs use. */
   app: string;
   title: string;
-  schema: VideoInputSchema;
+  kind: EndpointKind;
+  /** CLI short name (--endpoint). */
+  alias: string;
+  /** Validates the request body; its output is a VideoInput. */
+  schema: VideoSchema;
+  /** Longest clip in seconds (audio-to-video: the longest audio turned into a clip). */
+  maxDuration: number;
   /** USD per second of output video by resolution. */
   pricePerSecond: Record<Resolution, number>;
 }
 
 const FAL_RATES: Record<Resolution, number> = { "1080p": 0.06, "1440p": 0.12, "2160p": 0.24 };
 
-export const ENDPOINTS: EndpointDef[] = [
+const IMAGE_TO_VIDEO_ENDPOINTS: EndpointDef[] = [
   {
     id: "fal-ai/ltx-2.3/image-to-video",
     app: "fal-ai/ltx-2.3",
     title: "LTX 2.3 Video Pro: image to video",
-    schema: inputSchema({ durations: [6, 8, 10], defaultDuration: 6 }),
+    kind: "image-to-video",
+    alias: "pro",
+    schema: asVideoSchema(inputSchema({ durations: [6, 8, 10], defaultDuration: 6 })),
+    maxDuration: 10,
     pricePerSecond: FAL_RATES,
   },
   {
@@ -122,12 +160,15 @@ export const ENDPOINTS: EndpointDef[] = [
     id: "fal-ai/ltx-2.3/image-to-video/fast",
     app: "fal-ai/ltx-2.3",
     title: "LTX 2.3 Video Fast: image to video",
-    schema: inputSchema({ durations: [6, 8, 10, 12, 14, 16, 18, 20], defaultDuration: 6, longAbove: 10 }),
+    kind: "image-to-video",
+    alias: "fast",
+    schema: asVideoSchema(inputSchema({ durations: [6, 8, 10, 12, 14, 16, 18, 20], defaultDuration: 6, longAbove: 10 })),
+    maxDuration: 20,
     pricePerSecond: FAL_RATES,
   },
 ];
 
-export const DEFAULT_ENDPOINT_ID = ENDPOINTS[0].id;
+export const DEFAULT_ENDPOINT_ID = "fal-ai/ltx-2.3/image-to-video";
 
 export function findEndpoint(id: string): EndpointDef | undefined {
   return ENDPOINTS.find((e) => e.id === id);
@@ -143,30 +184,40 @@ export interface OutputSpec {
   numFrames: number;
 }
 
-export function resolveOutputSpec(input: VideoInput, image: { width: number; height: number }): OutputSpec {
-  // `auto`: portrait images give 9:16, landscape and square give 16:9.
-  const aspectRatio = input.aspect_ratio === "auto" ? (image.height > image.width ? "9:16" : "16:9") : input.aspect_ratio;
+/**
+ * The exact output of a validated input. `image` is the start image's pixel size when there is one
+ * (it decides `auto`; without one `auto` is 16:9). `audioSeconds` is the input audio's length on
+ * audio-to-video: the clip lasts as long as the audio (at most the endpoint's maxDuration), rounded
+ * to whole frames (at least one).
+ */
+export function resolveOutputSpec(
+  input: VideoInput,
+  image?: { width: number; height: number },
+  audio?: { seconds: number; maxDuration: number },
+): OutputSpec {
+  const aspectRatio = input.aspect_ratio === "auto" ? (image && image.height > image.width ? "9:16" : "16:9") : input.aspect_ratio;
   const land = RESOLUTION_SIZES[input.resolution];
   const [width, height] = aspectRatio === "16:9" ? [land.width, land.height] : [land.height, land.width];
-  return {
-    width,
-    height,
-    aspectRatio,
-    fps: input.fps,
-    durationSeconds: input.duration,
-    numFrames: input.duration * input.fps,
-  };
+  if (audio) {
+    const numFrames = Math.max(1, Math.round(Math.min(audio.seconds, audio.maxDuration) * input.fps));
+    return { width, height, aspectRatio, fps: input.fps, durationSeconds: numFrames / input.fps, numFrames };
+  }
+  const duration = input.duration ?? 6;
+  return { width, height, aspectRatio, fps: input.fps, durationSeconds: duration, numFrames: duration * input.fps };
 }
 
-/** Price in USD of one completed request. */
+/**
+ * Price in USD of one request. `duration` is the output's length; without it (audio-to-video before
+ * its audio is read) the endpoint's longest clip is assumed, an upper bound for spend caps.
+ */
 export function priceOf(endpoint: EndpointDef, input: Pick<VideoInput, "duration" | "resolution">): number {
-  return Math.round(input.duration * endpoint.pricePerSecond[input.resolution] * 1e6) / 1e6;
+  const seconds = input.duration ?? endpoint.maxDuration;
+  return Math.round(seconds * endpoint.pricePerSecond[input.resolution] * 1e6) / 1e6;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The rest of the LTX-2.3 family (text-to-video Pro/Fast, audio-to-video). Schemas follow fal's
-// model pages as recorded in docs/endpoints.md; they are defined here and not yet routed: the
-// engines still take the image-to-video input shape.
+// model pages as recorded in docs/endpoints.md; ENDPOINTS (below) routes them with image-to-video.
 
 const audioUrl = (description: string) =>
   z
@@ -231,14 +282,13 @@ export type AudioToVideoInput = z.output<typeof audioToVideoSchema>;
 /** fal's text-to-video rates (per second of output), above image-to-video's. */
 const FAL_T2V_RATES: Record<Resolution, number> = { "1080p": 0.08, "1440p": 0.16, "2160p": 0.32 };
 
-export interface FamilyEndpointDef {
-  id: string;
-  app: string;
-  title: string;
-  /** CLI short name (--endpoint). */
+/** Longest audio-to-video clip in seconds; the audio may be up to AUDIO_DURATION_MARGIN_SECONDS longer (it is trimmed). */
+export const AUDIO_TO_VIDEO_MAX_SECONDS = 20;
+/** Slack above the longest clip before an input audio is refused (encoder padding of MP3/AAC files). */
+export const AUDIO_DURATION_MARGIN_SECONDS = 1;
+
+export interface FamilyEndpointDef extends EndpointDef {
   alias: "t2v" | "t2v-fast" | "a2v";
-  schema: z.ZodType;
-  pricePerSecond: Record<Resolution, number>;
 }
 
 export const FAMILY_ENDPOINTS: FamilyEndpointDef[] = [
@@ -247,7 +297,9 @@ export const FAMILY_ENDPOINTS: FamilyEndpointDef[] = [
     app: "fal-ai/ltx-2.3",
     title: "LTX 2.3 Video Pro: text to video",
     alias: "t2v",
-    schema: textToVideoSchema({ durations: [6, 8, 10], defaultDuration: 6 }),
+    kind: "text-to-video",
+    maxDuration: 10,
+    schema: asVideoSchema(textToVideoSchema({ durations: [6, 8, 10], defaultDuration: 6 })),
     pricePerSecond: FAL_T2V_RATES,
   },
   {
@@ -255,7 +307,9 @@ export const FAMILY_ENDPOINTS: FamilyEndpointDef[] = [
     app: "fal-ai/ltx-2.3",
     title: "LTX 2.3 Video Fast: text to video",
     alias: "t2v-fast",
-    schema: textToVideoSchema({ durations: [6, 8, 10, 12, 14, 16, 18, 20], defaultDuration: 6, longAbove: 10 }),
+    kind: "text-to-video",
+    maxDuration: 20,
+    schema: asVideoSchema(textToVideoSchema({ durations: [6, 8, 10, 12, 14, 16, 18, 20], defaultDuration: 6, longAbove: 10 })),
     pricePerSecond: FAL_T2V_RATES,
   },
   {
@@ -263,7 +317,16 @@ export const FAMILY_ENDPOINTS: FamilyEndpointDef[] = [
     app: "fal-ai/ltx-2.3",
     title: "LTX 2.3 Video Pro: audio to video",
     alias: "a2v",
-    schema: audioToVideoSchema,
+    kind: "audio-to-video",
+    maxDuration: AUDIO_TO_VIDEO_MAX_SECONDS,
+    schema: asVideoSchema(audioToVideoSchema),
     pricePerSecond: FAL_T2V_RATES,
   },
 ];
+
+/**
+ * Every endpoint this server serves: image-to-video (Pro, Fast) and text-to-video (Pro, Fast).
+ * Audio-to-video has its schema and price above but is not routed until an engine lays an input
+ * audio track under a clip (audio intake and the preview's audio-to-video are still to come).
+ */
+export const ENDPOINTS: EndpointDef[] = [...IMAGE_TO_VIDEO_ENDPOINTS, ...FAMILY_ENDPOINTS.filter((e) => e.kind !== "audio-to-video")];

@@ -30,7 +30,7 @@ describe("contact sheet", () => {
     const tile = (i: number) =>
       sharp(out).extract({ left: 8 + (i % 4) * 168, top: 8 + Math.floor(i / 4) * 98, width: 160, height: 90 }).removeAlpha().raw().toBuffer();
     const first = await tile(0);
-    const reference = await sharp(job.startImage.path).resize(160, 90, { fit: "cover" }).removeAlpha().raw().toBuffer();
+    const reference = await sharp(job.startImage!.path).resize(160, 90, { fit: "cover" }).removeAlpha().raw().toBuffer();
     expect(psnr(first, reference)).toBeGreaterThan(25);
     const last = await tile(7);
     expect(psnr(first, last)).toBeLessThan(psnr(first, reference));

@@ -40,7 +40,7 @@ describe("preview engine start and end frames", () => {
     const probe = await probeVideo(job.outputPath);
     expect(probe.video.frames).toBe(numFrames);
     const all = await decodeFramesRgb(job.outputPath, Array.from({ length: numFrames }, (_, i) => i), W, H);
-    const start = await coverCropRgb(job.startImage.path, W, H);
+    const start = await coverCropRgb(job.startImage!.path, W, H);
     const end = await coverCropRgb(job.endImage!.path, W, H);
     expect(psnr(all[0], start)).toBeGreaterThanOrEqual(30);
     expect(psnr(all[numFrames - 1], end)).toBeGreaterThanOrEqual(30);
@@ -63,7 +63,7 @@ describe("preview engine start and end frames", () => {
       const job = await makeJob(suite.dir, { name: `start-${cameraMotion ?? "default"}`, width: W, height: H, numFrames: 25, generateAudio: false, cameraMotion });
       await engine.generate(job);
       const [first] = await decodeFramesRgb(job.outputPath, [0], W, H);
-      expect(psnr(first, await coverCropRgb(job.startImage.path, W, H))).toBeGreaterThanOrEqual(30);
+      expect(psnr(first, await coverCropRgb(job.startImage!.path, W, H))).toBeGreaterThanOrEqual(30);
     },
   );
 

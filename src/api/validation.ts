@@ -41,7 +41,7 @@ export function validateInput(endpoint: EndpointDef, body: unknown): VideoInput 
     throw new InputError([{ loc: ["body"], msg: "Input should be a JSON object", type: "model_attributes_type" }]);
   }
   const parsed = endpoint.schema.safeParse(body);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return parsed.data as VideoInput;
   const detail: FieldError[] = parsed.error.issues.map((issue) => {
     const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
     const value = valueAt(body, path);

@@ -1,9 +1,11 @@
 // Chooses and builds the engine serving each endpoint: ENGINES overrides; otherwise the local model
-// when LTX_MODEL_DIR is set, the hosted LTX API when LTX_API_KEY is set, else the CPU preview engine.
+// when LTX_MODEL_DIR is set, the hosted LTX API when LTX_API_KEY is set, else the CPU preview engine
+// (also for the endpoints the default engine does not declare it serves). An explicit ENGINES entry
+// naming an engine that cannot serve its endpoint stops the start.
 // Engines are loaded lazily so that an unused engine costs nothing at start.
 import type { Config } from "../config.js";
 import { ENDPOINTS } from "../endpoints.js";
-import type { Engine } from "./types.js";
+import { servesProblem, type Engine } from "./types.js";
 
 export const ENGINE_NAMES = ["preview", "ltx-api", "ltx"] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
@@ -50,9 +52,23 @@ export async function createEngines(config: Config, endpoints = ENDPOINTS.map((e
   const byName = new Map<EngineName, Engine>();
   const byEndpoint = new Map<string, Engine>();
   for (const endpoint of endpoints) {
-    const name = engineNameFor(config, endpoint);
+    let name = engineNameFor(config, endpoint);
     if (!byName.has(name)) byName.set(name, await build(name, config));
-    byEndpoint.set(endpoint, byName.get(name)!);
+    let engine = byName.get(name)!;
+    // A configuration that gives an endpoint to an engine that cannot make it is refused at start;
+    // a default choice (LTX_MODEL_DIR, LTX_API_KEY) that cannot serve an endpoint leaves it to preview.
+    let problem = servesProblem(engine, endpoint);
+    if (problem && config.engineByEndpoint[endpoint] === undefined) {
+      name = "preview";
+      if (!byName.has(name)) byName.set(name, await build(name, config));
+      engine = byName.get(name)!;
+      problem = servesProblem(engine, endpoint);
+    }
+    if (problem) {
+      await Promise.all([...byName.values()].map((e) => e.close?.()));
+      throw new Error(`ENGINES: ${problem}`);
+    }
+    byEndpoint.set(endpoint, engine);
   }
   return {
     engineFor(endpoint) {

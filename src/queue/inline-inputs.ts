@@ -23,7 +23,7 @@ export async function moveInlineInputs(
   input: VideoInput,
   opts: { files: FileStore; keyId: string; maxBytes: number; expiresAt: number | null },
 ): Promise<VideoInput> {
-  const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+  const out: Record<string, unknown> = { ...(input as unknown as Record<string, unknown>) };
   for (const [field, value] of Object.entries(out)) {
     if (!field.endsWith("_url") || typeof value !== "string" || !/^data:/i.test(value)) continue;
     let decoded: ReturnType<typeof decodeDataUri>;
@@ -44,5 +44,5 @@ export async function moveInlineInputs(
     });
     out[field] = opts.files.urlOf(file);
   }
-  return out as VideoInput;
+  return out as unknown as VideoInput;
 }

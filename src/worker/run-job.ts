@@ -59,19 +59,22 @@ export function createJobRunner({ config, files }: { config: Config; files: File
           requestId: request.id,
         });
       };
-      const startImage = await load("image_url", input.image_url);
+      const startImage = input.image_url ? await load("image_url", input.image_url) : undefined;
       const endImage = input.end_image_url ? await load("end_image_url", input.end_image_url) : undefined;
       const spec = resolveOutputSpec(input, startImage);
+      // Audio-to-video always has the input audio as its track; the other kinds follow generate_audio.
+      const withAudio = endpoint.kind === "audio-to-video" ? true : (input.generate_audio ?? true);
       ctx.log(
         "INFO",
         `Generating ${spec.width}x${spec.height} (${spec.aspectRatio}), ${spec.numFrames} frames at ${spec.fps} fps, ` +
-          `audio ${input.generate_audio ? "on" : "off"}, seed ${request.seed}, engine ${ctx.engine.name}`,
+          `audio ${withAudio ? "on" : "off"}, seed ${request.seed}, engine ${ctx.engine.name}`,
       );
       const outputPath = path.join(workDir, `${request.id}.mp4`);
       const engineResult = await ctx.engine.generate({
         requestId: request.id,
         endpoint: request.endpoint,
-        prompt: input.prompt,
+        kind: endpoint.kind,
+        prompt: input.prompt ?? "",
         startImage,
         endImage,
         width: spec.width,
@@ -79,7 +82,8 @@ export function createJobRunner({ config, files }: { config: Config; files: File
         fps: spec.fps,
         numFrames: spec.numFrames,
         durationSeconds: spec.durationSeconds,
-        generateAudio: input.generate_audio,
+        generateAudio: withAudio,
+        guidanceScale: input.guidance_scale,
         seed: request.seed,
         cameraMotion: input.camera_motion,
         outputPath,
@@ -95,7 +99,7 @@ export function createJobRunner({ config, files }: { config: Config; files: File
       const probe = engineResult.probe ?? (await probeVideo(outputPath, { ffprobePath: config.ffprobePath }));
       const problems = differences(
         probe,
-        { width: spec.width, height: spec.height, fps: spec.fps, durationSeconds: spec.durationSeconds, audio: input.generate_audio },
+        { width: spec.width, height: spec.height, fps: spec.fps, durationSeconds: spec.durationSeconds, audio: withAudio },
         engineResult.frameTolerance ?? 0,
       );
       if (problems.length) {
@@ -132,7 +136,7 @@ export function createJobRunner({ config, files }: { config: Config; files: File
         model: engineResult.model,
         outputFileId: stored.id,
         thumbnailFileId,
-        charge: { resolution: input.resolution, seconds: input.duration, costUsd: priceOf(endpoint, input) },
+        charge: { resolution: input.resolution, seconds: spec.durationSeconds, costUsd: priceOf(endpoint, { resolution: input.resolution, duration: spec.durationSeconds }) },
       };
     } catch (err) {
       // A full disk is the host's fault, not the input's or the model's: retryable, elsewhere or later.

@@ -1,7 +1,7 @@
 // The `ltx-api` engine (docs/ltx-api-engine.md): forwards a job to Lightricks' hosted LTX API through
 // the v2 async flow (upload images, submit, poll, download), then checks the MP4 with ffprobe.
 import { CancelledError, EngineError, ServiceError } from "../../errors.js";
-import type { Engine, EngineJob, EngineResult } from "../types.js";
+import { requireStartImage, type Engine, type EngineJob, type EngineResult } from "../types.js";
 import { createLtxApiClient, type CallContext, type HostedJob, type LtxApiClient } from "./client.js";
 import { LtxApiCallError, LtxApiDeadlineError, failureOfCallError, mapHostedFailure } from "./errors.js";
 import { buildImageToVideoRequest, modelForEndpoint } from "./mapping.js";
@@ -69,6 +69,7 @@ export function createLtxApiEngine(opts: LtxApiEngineOptions): Engine {
   return {
     name: ENGINE_NAME,
     concurrency,
+    serves: ["fal-ai/ltx-2.3/image-to-video", "fal-ai/ltx-2.3/image-to-video/fast"],
     async generate(job) {
       const model = modelForEndpoint(job.endpoint);
       if (slots.inUse() >= concurrency) job.log("INFO", `Waiting for one of ${concurrency} LTX API slots (LTX_API_CONCURRENCY)`);
@@ -189,7 +190,7 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
           throw callError(err, field);
         }
       };
-      const imageUri = await upload("image_url", job.startImage.path);
+      const imageUri = await upload("image_url", requireStartImage(job).path);
       const lastFrameUri = job.endImage ? await upload("end_image_url", job.endImage.path) : undefined;
       uploadSeconds = seconds(uploadBegin);
       progress(STEPS.uploaded);

@@ -4,7 +4,7 @@
 import fsp from "node:fs/promises";
 import type { Config } from "../../config.js";
 import { CancelledError, EngineError, InfrastructureError, InputError } from "../../errors.js";
-import type { Engine, EngineJob, EngineResult } from "../types.js";
+import { requireStartImage, type Engine, type EngineJob, type EngineResult } from "../types.js";
 import { CancelGraceTracker } from "./cancel-grace.js";
 import { PYTHON_DIR, pythonFor } from "./paths.js";
 import type { FromWorker, LtxFlow, WorkerJobMessage, WorkerMetrics } from "./protocol.js";
@@ -146,7 +146,7 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
       type: "job",
       id: job.requestId,
       prompt: job.prompt,
-      start_image: job.startImage.path,
+      start_image: requireStartImage(job).path,
       end_image: job.endImage?.path ?? null,
       width: job.width,
       height: job.height,
@@ -247,6 +247,7 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
   return {
     name: "ltx",
     concurrency: 1,
+    serves: ["fal-ai/ltx-2.3/image-to-video", "fal-ai/ltx-2.3/image-to-video/fast"],
     workerPid: () => (worker?.alive ? worker.pid : undefined),
     generate(job) {
       // One job at a time per worker (one model in GPU memory); callers may still overlap calls.

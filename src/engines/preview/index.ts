@@ -6,7 +6,8 @@ import fsp from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { CancelledError, EngineError, InfrastructureError } from "../../errors.js";
-import type { Engine, EngineJob, EngineResult } from "../types.js";
+import { ENDPOINTS } from "../../endpoints.js";
+import { requireStartImage, type Engine, type EngineJob, type EngineResult } from "../types.js";
 import type { FromChild, ToChild } from "./child.js";
 import type { PreviewSpec } from "./render.js";
 
@@ -36,6 +37,46 @@ function childEntry(): { modulePath: string; execArgv: string[] } {
   // Resolve tsx from here, not from the working directory, so the service can run from anywhere.
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
   return { modulePath, execArgv: ["--expose-gc", "--import", tsx] };
+}
+
+/** FNV-1a of a string, for seeding the scene from the prompt. */
+function hash32(text: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * Paints a scene for text-to-video (no input image): a sky-to-ground gradient with soft shapes whose
+ * colours and places come from the prompt and the seed, at 1.5 x the output so the camera can move.
+ */
+async function writeScene(job: EngineJob): Promise<string> {
+  const { default: sharp } = await import("sharp");
+  let state = hash32(job.prompt, job.seed) || 1;
+  const rnd = () => ((state = Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) ^ (state + 0x6d2b79f5)) >>> 0) / 2 ** 32;
+  const w = 160;
+  const h = Math.max(2, Math.round((w * job.height) / job.width));
+  const sky = [rnd() * 255, rnd() * 255, 128 + rnd() * 127];
+  const ground = [rnd() * 160, 60 + rnd() * 140, rnd() * 120];
+  const blobs = Array.from({ length: 6 }, () => ({ x: rnd() * w, y: rnd() * h, r: (0.05 + rnd() * 0.2) * w, c: [rnd() * 255, rnd() * 255, rnd() * 255] }));
+  const px = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const t = y / (h - 1);
+      const rgb = sky.map((s, i) => s * (1 - t) + ground[i]! * t);
+      for (const b of blobs) {
+        const d = Math.hypot(x - b.x, y - b.y) / b.r;
+        if (d < 1) for (let i = 0; i < 3; i++) rgb[i] = rgb[i]! * d + b.c[i]! * (1 - d);
+      }
+      for (let i = 0; i < 3; i++) px[(y * w + x) * 3 + i] = Math.max(0, Math.min(255, Math.round(rgb[i]!)));
+    }
+  }
+  const file = `${job.workDir}/scene.png`;
+  await sharp(px, { raw: { width: w, height: h, channels: 3 } })
+    .resize(Math.round(job.width * 1.5), Math.round(job.height * 1.5), { kernel: "cubic" })
+    .png({ compressionLevel: 1 })
+    .toFile(file);
+  return file;
 }
 
 /** Kills a child's whole process group (the child and its ffmpeg). Never throws. */
@@ -130,9 +171,15 @@ export function createPreviewEngine(opts: PreviewEngineOptions): PreviewEngine {
 
   async function generate(job: EngineJob): Promise<EngineResult> {
     if (job.signal.aborted) throw new CancelledError(job.requestId);
+    if (job.kind === "audio-to-video") {
+      // Not in `serves` (ENDPOINTS routes no audio-to-video yet); refused if a caller passes one anyway.
+      throw new EngineError("The preview engine does not lay input audio under a clip yet (audio-to-video)", { requestId: job.requestId });
+    }
+    // Text-to-video: a seeded, prompt-driven scene stands in for the start image, then the same camera moves.
+    const startImagePath = job.startImage ? requireStartImage(job).path : await writeScene(job);
     const spec: PreviewSpec = {
       prompt: job.prompt,
-      startImagePath: job.startImage.path,
+      startImagePath,
       endImagePath: job.endImage?.path,
       width: job.width,
       height: job.height,
@@ -217,6 +264,7 @@ export function createPreviewEngine(opts: PreviewEngineOptions): PreviewEngine {
   return {
     name: "preview",
     concurrency: opts.concurrency,
+    serves: ENDPOINTS.map((e) => e.id),
     generate,
     async ready() {
       await spare?.ready;
