@@ -141,6 +141,15 @@ def test_upload_file_default_repository_single_part(photo):
     # An upload as the input image: test_readme_python_recipe renders from one.
 
 
+def test_upload_file_legacy_fal_repository(photo):
+    # repository="fal" (the client's fallback): POST {REST}/storage/upload/initiate, then a PUT of the bytes.
+    url = fal_client.upload_file(photo, repository="fal", fallback_repository=[])
+    assert url.startswith(BASE_URL + "/files/")
+    res = fetch(url)
+    assert res.content == photo.read_bytes()
+    assert res.headers["content-type"] == "image/png"
+
+
 def test_upload_file_async_default_repository(photo):
     url = asyncio.run(fal_client.upload_file_async(photo))
     assert url.startswith(BASE_URL + "/files/")

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 
 export async function startServerProcess(
   children: ChildProcess[],
-  opts: { dataDir: string; port: number; key: string; env?: Record<string, string> },
+  opts: { dataDir: string; port: number; key: string; env?: Record<string, string>; ready?: () => Promise<boolean> },
 ): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve"], {
     env: {
@@ -25,7 +25,7 @@ export async function startServerProcess(
   child.stderr!.on("data", (d) => (out += d));
   for (let i = 0; i < 300; i++) {
     try {
-      if ((await fetch(`http://127.0.0.1:${opts.port}/health`)).ok) return child;
+      if (opts.ready ? await opts.ready() : (await fetch(`http://127.0.0.1:${opts.port}/health`)).ok) return child;
     } catch {
       // not up yet
     }
