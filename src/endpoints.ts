@@ -51,6 +51,21 @@ export interface EndpointLimits {
   longAbove?: number;
 }
 
+/** Clips longer than `longAbove` seconds (the /fast endpoints) only at 1080p and 24 or 25 fps; a 422 on `duration`. */
+function withLongClipRule<T extends z.ZodType<{ duration: number; resolution: string; fps: number }>>(fields: T, longAbove: number | undefined): T {
+  if (longAbove === undefined) return fields;
+  return fields.superRefine((v, ctx) => {
+    if (v.duration > longAbove && (v.resolution !== "1080p" || v.fps > 25)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["duration"],
+        message: `durations above ${longAbove} s need resolution 1080p and fps 24 or 25`,
+        input: v.duration,
+      });
+    }
+  });
+}
+
 function inputSchema(limits: EndpointLimits) {
   const fields = z.object({
     image_url: imageUrl("The URL of the start image to use for the generated video."),
@@ -78,18 +93,7 @@ function inputSchema(limits: EndpointLimits) {
       .optional()
       .describe("Camera motion preset. When omitted, motion is chosen from the prompt."),
   });
-  const longAbove = limits.longAbove;
-  if (longAbove === undefined) return fields;
-  return fields.superRefine((v, ctx) => {
-    if (v.duration > longAbove && (v.resolution !== "1080p" || v.fps > 25)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["duration"],
-        message: `durations above ${longAbove} s need resolution 1080p and fps 24 or 25`,
-        input: v.duration,
-      });
-    }
-  });
+  return withLongClipRule(fields, limits.longAbove);
 }
 
 export type VideoInputSchema = ReturnType<typeof inputSchema>;
@@ -248,18 +252,7 @@ function textToVideoSchema(limits: EndpointLimits) {
     seed: seedField(),
     camera_motion: z.enum(CAMERA_MOTIONS).optional().describe("Camera motion preset. When omitted, motion is chosen from the prompt."),
   });
-  const longAbove = limits.longAbove;
-  if (longAbove === undefined) return fields;
-  return fields.superRefine((v, ctx) => {
-    if (v.duration > longAbove && (v.resolution !== "1080p" || v.fps > 25)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["duration"],
-        message: `durations above ${longAbove} s need resolution 1080p and fps 24 or 25`,
-        input: v.duration,
-      });
-    }
-  });
+  return withLongClipRule(fields, limits.longAbove);
 }
 
 export const audioToVideoSchema = z.object({
