@@ -4,7 +4,7 @@ import { CancelledError, EngineError, ServiceError } from "../../errors.js";
 import { requireStartImage, type Engine, type EngineJob, type EngineResult } from "../types.js";
 import { createLtxApiClient, type CallContext, type HostedJob, type LtxApiClient } from "./client.js";
 import { LtxApiCallError, LtxApiDeadlineError, failureOfCallError, mapHostedFailure } from "./errors.js";
-import { buildImageToVideoRequest, modelForEndpoint } from "./mapping.js";
+import { buildImageToVideoRequest, LTX_MODEL_BY_ENDPOINT, modelForEndpoint } from "./mapping.js";
 import { sleep } from "./retry.js";
 import { createSlots } from "./slots.js";
 import { verifyVideo } from "../../media/verify.js";
@@ -69,7 +69,7 @@ export function createLtxApiEngine(opts: LtxApiEngineOptions): Engine {
   return {
     name: ENGINE_NAME,
     concurrency,
-    serves: ["fal-ai/ltx-2.3/image-to-video", "fal-ai/ltx-2.3/image-to-video/fast"],
+    serves: Object.keys(LTX_MODEL_BY_ENDPOINT),
     async generate(job) {
       const model = modelForEndpoint(job.endpoint);
       if (slots.inUse() >= concurrency) job.log("INFO", `Waiting for one of ${concurrency} LTX API slots (LTX_API_CONCURRENCY)`);

@@ -20,8 +20,11 @@ describe("LTX request mapping", () => {
     expect(modelForEndpoint("fal-ai/ltx-2.3/image-to-video/fast")).toBe("ltx-2-3-fast");
   });
 
-  it("serves every endpoint the service defines", () => {
-    for (const e of ENDPOINTS) expect(() => modelForEndpoint(e.id)).not.toThrow();
+  it("maps every image-to-video endpoint the service defines, and refuses the others", () => {
+    for (const e of ENDPOINTS) {
+      if (e.kind === "image-to-video") expect(() => modelForEndpoint(e.id)).not.toThrow();
+      else expect(() => modelForEndpoint(e.id)).toThrow(EngineError);
+    }
   });
 
   it("refuses an endpoint it does not know with an engine error", () => {
