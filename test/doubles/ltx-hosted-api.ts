@@ -1,7 +1,8 @@
 // TEST DOUBLE of Lightricks' hosted LTX API (api.ltx.video), written from the contract in
 // docs/ltx-hosted-api.md because the real service cannot be reached from CI. It is NOT the
 // real API: it serves real MP4s made by ffmpeg (testsrc + sine) of the requested size, fps, duration
-// and audio, and lets each test script failures (429 + Retry-After, 5xx, 401, 402, 422 safety filter,
+// and audio, on the three async endpoints image-to-video, text-to-video and audio-to-video (whose clip
+// is 25 fps, lasts as long as the uploaded audio and carries it), and lets each test script failures (429 + Retry-After, 5xx, 401, 402, 422 safety filter,
 // jobs that fail or never finish). Where the real behaviour is unknown (ltx-hosted-api.md section 3) it is strict.
 import { execFile } from "node:child_process";
 import crypto from "node:crypto";
@@ -12,11 +13,15 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { ffmpegBinary } from "../../src/media/ffmpeg.js";
+import { ffmpegBinary, ffprobeBinary } from "../../src/media/ffmpeg.js";
 
 const run = promisify(execFile);
 
 export type DoubleRoute = "upload-slot" | "upload-put" | "submit" | "status" | "download";
+
+/** The v2 endpoints the double serves; submit and status calls of each share the routes "submit" and "status". */
+export const HOSTED_ENDPOINTS = ["image-to-video", "text-to-video", "audio-to-video"] as const;
+export type HostedEndpointName = (typeof HOSTED_ENDPOINTS)[number];
 
 /** One scripted answer, used instead of the normal handling for the next call to its route. */
 export interface ScriptedAnswer {
@@ -63,6 +68,8 @@ export interface RecordedCall {
   headers: http.IncomingHttpHeaders;
   /** Parsed JSON body of submits. */
   json?: unknown;
+  /** The v2 endpoint of submit and status calls. */
+  endpoint?: HostedEndpointName;
   requestId: string;
 }
 
@@ -73,10 +80,15 @@ export interface UploadedFile {
   /** PNG size read from the IHDR chunk, when the bytes are a PNG. */
   width?: number;
   height?: number;
+  /** Length of an uploaded audio file (ffprobe), read at the first submit that uses it. */
+  audioSeconds?: number;
+  /** The uploaded bytes on disk, for ffprobe and ffmpeg. */
+  file?: string;
 }
 
 export interface DoubleJob {
   id: string;
+  endpoint: HostedEndpointName;
   body: Record<string, unknown>;
   createdAt: string;
   completedAt?: string;
@@ -139,6 +151,16 @@ const ERROR_TYPE_OF_STATUS: Record<number, string> = {
 
 const CAMERA_MOTIONS = ["dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static", "focus_shift"];
 const REQUEST_FIELDS = ["image_uri", "prompt", "model", "duration", "resolution", "fps", "generate_audio", "last_frame_uri", "camera_motion"];
+/** TextToVideoRequest: ImageToVideoRequest minus the images (ltx-hosted-api.md 1.3). */
+const T2V_FIELDS = REQUEST_FIELDS.filter((f) => f !== "image_uri" && f !== "last_frame_uri");
+/** AudioToVideoRequest (OpenAPI; docs.ltx.video "Generate video from audio"). */
+const A2V_FIELDS = ["audio_uri", "image_uri", "prompt", "resolution", "guidance_scale", "model"];
+const A2V_RESOLUTIONS = ["1920x1080", "1080x1920"];
+/** Audio-to-video output is 25 fps; its audio must last 2 to 20 s. */
+export const A2V_FPS = 25;
+const A2V_AUDIO_SECONDS = { min: 2, max: 20 };
+/** Upload content types the double takes: the images of [INPUT], and WAV/MP3/MP4/OGG audio. */
+const UPLOAD_TYPES = /^(image\/(png|jpeg|webp)|audio\/(wav|x-wav|wave|mpeg|mp4|ogg))$/;
 const RESOLUTION_LABEL: Record<string, string> = {
   "1920x1080": "1080p", "1080x1920": "1080p",
   "2560x1440": "1440p", "1440x2560": "1440p",
@@ -153,10 +175,46 @@ export function allowedDurations(model: string, label: string, fps: number): num
   return [];
 }
 
-/** Reasons the body is not a valid ImageToVideoRequest, as `[field, message]` (ltx-hosted-api.md 1.3). */
-function validateRequest(body: Record<string, unknown>, uploads: Map<string, UploadedFile>): [string, string] | undefined {
+const DATA_URI = { image: /^data:image\/(png|jpeg|webp);base64,/, audio: /^data:audio\/(wav|x-wav|wave|mpeg|mp4|ogg);base64,/ };
+
+/** Reasons a `*_uri` field is unusable, as `[field, message]`. */
+function uriProblem(field: string, uri: unknown, uploads: Map<string, UploadedFile>, kind: "image" | "audio"): [string, string] | undefined {
+  if (typeof uri !== "string") return [field, `${field} is required`];
+  if (uri.startsWith("ltx://uploads/")) {
+    const up = uploads.get(uri);
+    if (!up?.bytes) return [field, `${field} names an upload that was never completed`];
+    if (!up.contentType?.startsWith(`${kind}/`)) return [field, `${field} names an upload of type ${up.contentType}, not ${kind}`];
+  } else if (!DATA_URI[kind].test(uri) && !uri.startsWith("https://")) {
+    return [field, `${field} must be an https URL, a data: URI or a storage_uri`];
+  }
+  return undefined;
+}
+
+/** Reasons the body is not a valid AudioToVideoRequest, as `[field, message]`; the audio's length is checked at submit. */
+function validateAudioToVideo(body: Record<string, unknown>, uploads: Map<string, UploadedFile>): [string, string] | undefined {
+  for (const key of Object.keys(body)) if (!A2V_FIELDS.includes(key)) return [key, `Unknown field ${key}`];
+  const { prompt, resolution, guidance_scale: guidance, model } = body;
+  const audio = uriProblem("audio_uri", body.audio_uri, uploads, "audio");
+  if (audio) return audio;
+  if (body.image_uri !== undefined) {
+    const image = uriProblem("image_uri", body.image_uri, uploads, "image");
+    if (image) return image;
+  }
+  if (prompt !== undefined && (typeof prompt !== "string" || prompt.length > 5000)) return ["prompt", "prompt must be a string of at most 5000 characters"];
+  if (body.image_uri === undefined && (typeof prompt !== "string" || prompt === "")) return ["prompt", "prompt is required if image_uri is not provided"];
+  if (resolution !== undefined && !A2V_RESOLUTIONS.includes(resolution as string)) return ["resolution", `Unsupported resolution ${JSON.stringify(resolution)}`];
+  if (guidance !== undefined && (typeof guidance !== "number" || guidance < 1 || guidance > 50)) return ["guidance_scale", "guidance_scale must be a number from 1 to 50"];
+  // ltx-2-pro is in the enum but was removed on 2026-08-15 (ltx-hosted-api.md 1.10).
+  if (model !== undefined && model !== "ltx-2-3-pro") return ["model", `Unsupported model ${JSON.stringify(model)}`];
+  return undefined;
+}
+
+/** Reasons the body is not a valid ImageToVideoRequest (or TextToVideoRequest), as `[field, message]` (ltx-hosted-api.md 1.3). */
+function validateRequest(body: Record<string, unknown>, uploads: Map<string, UploadedFile>, endpoint: HostedEndpointName = "image-to-video"): [string, string] | undefined {
+  if (endpoint === "audio-to-video") return validateAudioToVideo(body, uploads);
+  const fields = endpoint === "text-to-video" ? T2V_FIELDS : REQUEST_FIELDS;
   // Unknown fields (e.g. seed) are rejected: whether the real API ignores them is unknown (ltx-hosted-api.md section 3).
-  for (const key of Object.keys(body)) if (!REQUEST_FIELDS.includes(key)) return [key, `Unknown field ${key}`];
+  for (const key of Object.keys(body)) if (!fields.includes(key)) return [key, `Unknown field ${key}`];
   const { prompt, model, duration, resolution, fps, generate_audio: audio, camera_motion: motion } = body;
   if (typeof prompt !== "string" || prompt.length === 0 || prompt.length > 5000) return ["prompt", "prompt must be a string of 1 to 5000 characters"];
   if (model !== "ltx-2-3-pro" && model !== "ltx-2-3-fast") return ["model", `Unsupported model ${JSON.stringify(model)}`];
@@ -167,15 +225,11 @@ function validateRequest(body: Record<string, unknown>, uploads: Map<string, Upl
   if (!allowed.includes(duration)) return ["duration", `duration ${duration} is not supported for ${model} at ${resolution} and ${fps ?? 24} fps`];
   if (audio !== undefined && typeof audio !== "boolean") return ["generate_audio", "generate_audio must be a boolean"];
   if (motion !== undefined && !CAMERA_MOTIONS.includes(motion as string)) return ["camera_motion", `Unsupported camera_motion ${JSON.stringify(motion)}`];
+  if (endpoint === "text-to-video") return undefined;
   for (const field of ["image_uri", "last_frame_uri"] as const) {
-    const uri = body[field];
-    if (uri === undefined && field === "last_frame_uri") continue;
-    if (typeof uri !== "string") return [field, `${field} is required`];
-    if (uri.startsWith("ltx://uploads/")) {
-      if (!uploads.get(uri)?.bytes) return [field, `${field} names an upload that was never completed`];
-    } else if (!/^data:image\/(png|jpeg|webp);base64,/.test(uri) && !uri.startsWith("https://")) {
-      return [field, `${field} must be an https URL, a data: URI or a storage_uri`];
-    }
+    if (body[field] === undefined && field === "last_frame_uri") continue;
+    const problem = uriProblem(field, body[field], uploads, "image");
+    if (problem) return problem;
   }
   return undefined;
 }
@@ -190,17 +244,21 @@ function pngSize(bytes: Buffer): { width: number; height: number } | undefined {
 let renderDir: string | undefined;
 const renders = new Map<string, Promise<string>>();
 
+function ensureRenderDir(): string {
+  if (!renderDir) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-api-double-"));
+    renderDir = dir;
+    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return renderDir;
+}
+
 /** Renders (once per spec) a real H.264 MP4 with ffmpeg's testsrc, plus a 440 Hz AAC tone when audio is on. */
 export function renderVideo(spec: VideoSpec, ffmpegPath?: string): Promise<string> {
   const key = `${spec.width}x${spec.height}-${spec.fps}fps-${spec.durationSeconds}s-${spec.audio ? "audio" : "silent"}`;
   let pending = renders.get(key);
   if (!pending) {
-    if (!renderDir) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-api-double-"));
-      renderDir = dir;
-      process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
-    }
-    const out = path.join(renderDir, `${key}.mp4`);
+    const out = path.join(ensureRenderDir(), `${key}.mp4`);
     const args = ["-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", `testsrc=size=${spec.width}x${spec.height}:rate=${spec.fps}`];
     if (spec.audio) args.push("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000");
     args.push("-t", String(spec.durationSeconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p");
@@ -211,6 +269,28 @@ export function renderVideo(spec: VideoSpec, ffmpegPath?: string): Promise<strin
     renders.set(key, pending);
   }
   return pending;
+}
+
+/** Renders a real MP4 for an audio-to-video job: testsrc at 25 fps for as long as the audio, which it carries as AAC. */
+export async function renderAudioVideo(spec: { width: number; height: number; audioFile: string; seconds: number }, ffmpegPath?: string): Promise<string> {
+  const out = path.join(ensureRenderDir(), `a2v-${crypto.randomUUID()}.mp4`);
+  const args = ["-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", `testsrc=size=${spec.width}x${spec.height}:rate=${A2V_FPS}`, "-i", spec.audioFile];
+  args.push("-t", spec.seconds.toFixed(6), "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p");
+  args.push("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", out);
+  await run(ffmpegBinary(ffmpegPath).path, args, { timeout: 300_000 });
+  return out;
+}
+
+/** Length in seconds of an uploaded audio file, by ffprobe; undefined when it is not readable audio. */
+async function audioSecondsOf(file: string): Promise<number | undefined> {
+  try {
+    const { stdout } = await run(ffprobeBinary().path, ["-v", "error", "-select_streams", "a:0", "-show_entries", "format=duration:stream=codec_type", "-of", "json", file]);
+    const json = JSON.parse(stdout) as { streams?: { codec_type?: string }[]; format?: { duration?: string } };
+    const seconds = Number(json.format?.duration);
+    return json.streams?.length && Number.isFinite(seconds) ? seconds : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function startLtxApiDouble(opts: LtxApiDoubleOptions = {}): Promise<LtxApiDouble> {
@@ -230,13 +310,14 @@ export async function startLtxApiDouble(opts: LtxApiDoubleOptions = {}): Promise
 
   const activeJobs = () => [...jobs.values()].filter((j) => j.status === "pending" || j.status === "processing").length;
 
-  function routeOf(method: string, pathname: string): { route: DoubleRoute | "unknown"; id?: string } {
+  function routeOf(method: string, pathname: string): { route: DoubleRoute | "unknown"; id?: string; endpoint?: HostedEndpointName } {
     if (method === "POST" && pathname === "/v1/upload") return { route: "upload-slot" };
     let m = /^\/uploads\/([\w-]+)$/.exec(pathname);
     if (method === "PUT" && m) return { route: "upload-put", id: m[1] };
-    if (method === "POST" && pathname === "/v2/image-to-video") return { route: "submit" };
-    m = /^\/v2\/image-to-video\/([\w-]+)$/.exec(pathname);
-    if (method === "GET" && m) return { route: "status", id: m[1] };
+    m = /^\/v2\/(image-to-video|text-to-video|audio-to-video)$/.exec(pathname);
+    if (method === "POST" && m) return { route: "submit", endpoint: m[1] as HostedEndpointName };
+    m = /^\/v2\/(image-to-video|text-to-video|audio-to-video)\/([\w-]+)$/.exec(pathname);
+    if (method === "GET" && m) return { route: "status", id: m[2], endpoint: m[1] as HostedEndpointName };
     m = /^\/files\/([\w-]+)\.mp4$/.exec(pathname);
     if (method === "GET" && m) return { route: "download", id: m[1] };
     return { route: "unknown" };
@@ -280,12 +361,12 @@ export async function startLtxApiDouble(opts: LtxApiDoubleOptions = {}): Promise
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://double");
     const method = req.method ?? "GET";
-    const { route, id } = routeOf(method, url.pathname);
+    const { route, id, endpoint } = routeOf(method, url.pathname);
     const requestId = `req_${++requestCounter}`;
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks);
-    const call: RecordedCall = { route, method, path: url.pathname, status: 0, at: Date.now(), headers: req.headers, requestId };
+    const call: RecordedCall = { route, method, path: url.pathname, status: 0, at: Date.now(), headers: req.headers, requestId, endpoint };
 
     const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
       call.status = status;
@@ -348,10 +429,14 @@ export async function startLtxApiDouble(opts: LtxApiDoubleOptions = {}): Promise
         if (!entry) return fail(404, "unknown upload");
         if (req.headers["x-ms-blob-type"] !== "BlockBlob") return fail(400, "missing required header x-ms-blob-type", "invalid_request_error");
         const contentType = req.headers["content-type"];
-        if (!contentType || !/^image\/(png|jpeg|webp)$/.test(contentType)) return fail(400, `unsupported content type ${contentType}`, "invalid_request_error");
+        if (!contentType || !UPLOAD_TYPES.test(contentType)) return fail(400, `unsupported content type ${contentType}`, "invalid_request_error");
         entry.bytes = raw;
         entry.contentType = contentType;
         Object.assign(entry, pngSize(raw));
+        if (contentType.startsWith("audio/")) {
+          entry.file = path.join(ensureRenderDir(), `upload-${id}`);
+          fs.writeFileSync(entry.file, raw);
+        }
         return send(201);
       }
       case "submit": {
@@ -364,8 +449,21 @@ export async function startLtxApiDouble(opts: LtxApiDoubleOptions = {}): Promise
         }
         call.json = body;
         if (typeof body !== "object" || body === null || Array.isArray(body)) return fail(400, "body must be a JSON object");
-        const invalid = validateRequest(body, uploads);
+        const invalid = validateRequest(body, uploads, endpoint);
         if (invalid) return fail(400, `${invalid[0]}: ${invalid[1]}`);
+        let audio: { file: string; seconds: number } | undefined;
+        if (endpoint === "audio-to-video") {
+          const up = uploads.get(body.audio_uri as string);
+          // Only uploaded audio can be read here; an https URL would be fetched by the real service.
+          if (!up?.file) return fail(400, "audio_uri: the test double reads uploaded audio (storage_uri) only");
+          up.audioSeconds ??= await audioSecondsOf(up.file);
+          const seconds = up.audioSeconds;
+          if (seconds === undefined) return fail(400, "audio_uri: the file is not readable audio");
+          if (seconds < A2V_AUDIO_SECONDS.min || seconds > A2V_AUDIO_SECONDS.max) {
+            return fail(400, `audio_uri: audio duration must be between ${A2V_AUDIO_SECONDS.min} and ${A2V_AUDIO_SECONDS.max} seconds, got ${seconds.toFixed(2)}`);
+          }
+          audio = { file: up.file, seconds };
+        }
         if (activeJobs() >= concurrencyLimit) {
           return fail(429, `At most ${concurrencyLimit} generations may run at once`, "concurrency_limit_error", {
             "retry-after": String(opts.concurrencyRetryAfterSeconds ?? 1),
@@ -373,6 +471,7 @@ export async function startLtxApiDouble(opts: LtxApiDoubleOptions = {}): Promise
         }
         const job: DoubleJob = {
           id: crypto.randomUUID(),
+          endpoint: endpoint ?? "image-to-video",
           body,
           createdAt: new Date().toISOString(),
           status: "pending",
@@ -381,7 +480,24 @@ export async function startLtxApiDouble(opts: LtxApiDoubleOptions = {}): Promise
         };
         jobs.set(job.id, job);
         maxActive = Math.max(maxActive, activeJobs());
-        if ((job.script.outcome ?? "complete") === "complete") {
+        const rendered = (file: string) => {
+          job.video = file;
+          renderDone.add(job.id);
+        };
+        const renderFailed = (err: Error) => {
+          job.renderError = err.message;
+        };
+        if ((job.script.outcome ?? "complete") === "complete" && audio) {
+          // Omitted resolution: portrait images give 1080x1920, landscape images and no image 1920x1080.
+          const image = body.image_uri !== undefined ? uploads.get(body.image_uri as string) : undefined;
+          const resolution = (body.resolution as string | undefined) ?? (image?.height && image.width && image.height > image.width ? "1080x1920" : "1920x1080");
+          const [width, height] = resolution.split("x").map(Number);
+          const o = job.script.videoOverride ?? {};
+          renderAudioVideo({ width: o.width ?? width, height: o.height ?? height, audioFile: audio.file, seconds: o.durationSeconds ?? audio.seconds }, opts.ffmpegPath).then(
+            rendered,
+            renderFailed,
+          );
+        } else if ((job.script.outcome ?? "complete") === "complete") {
           const [width, height] = (body.resolution as string).split("x").map(Number);
           const spec: VideoSpec = {
             width,
@@ -391,21 +507,14 @@ export async function startLtxApiDouble(opts: LtxApiDoubleOptions = {}): Promise
             audio: (body.generate_audio as boolean | undefined) ?? true,
             ...job.script.videoOverride,
           };
-          renderVideo(spec, opts.ffmpegPath).then(
-            (file) => {
-              job.video = file;
-              renderDone.add(job.id);
-            },
-            (err: Error) => {
-              job.renderError = err.message;
-            },
-          );
+          renderVideo(spec, opts.ffmpegPath).then(rendered, renderFailed);
         }
         return send(202, { id: job.id, created_at: job.createdAt });
       }
       case "status": {
         const job = jobs.get(id ?? "");
-        if (!job) return fail(404, "Job not found");
+        // A job is polled under the endpoint it was submitted to (ltx-hosted-api.md 1.2).
+        if (!job || job.endpoint !== endpoint) return fail(404, "Job not found");
         advance(job);
         return send(200, jobDocument(job));
       }

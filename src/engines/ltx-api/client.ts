@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { LtxApiCallError, type LtxApiCall } from "./errors.js";
-import type { ImageToVideoRequest } from "./mapping.js";
+import type { HostedEndpoint, HostedRequest } from "./mapping.js";
 import { backoffDelay, parseRetryAfter, sleep } from "./retry.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
@@ -14,7 +14,7 @@ export const REQUEST_ID_HEADER = "x-request-id";
 /** v2 job states (ltx-hosted-api.md 1.6); `completed` and `failed` are terminal. */
 export type HostedJobStatus = "pending" | "processing" | "completed" | "failed";
 
-/** GET /v2/image-to-video/{id} (ltx-hosted-api.md 1.6, OpenAPI V2JobStatusResponse). */
+/** GET /v2/{endpoint}/{id} (ltx-hosted-api.md 1.6, OpenAPI V2JobStatusResponse). */
 export interface HostedJob {
   id: string;
   status: HostedJobStatus | string;
@@ -60,10 +60,10 @@ export interface CallContext {
 export interface LtxApiClient {
   /** POST /v1/upload, then PUT the bytes with `required_headers`; returns the storage_uri (ltx-hosted-api.md 1.5). */
   uploadFile(file: string, contentType: string, ctx: CallContext): Promise<{ storageUri: string; requestId?: string }>;
-  /** POST /v2/image-to-video; returns the hosted job id. */
-  submitImageToVideo(body: ImageToVideoRequest, ctx: CallContext): Promise<{ id: string; requestId?: string }>;
-  /** GET /v2/image-to-video/{id}. */
-  getImageToVideoJob(id: string, ctx: CallContext): Promise<HostedJob>;
+  /** POST /v2/{endpoint} (image-to-video, text-to-video, audio-to-video); returns the hosted job id. */
+  submit(endpoint: HostedEndpoint, body: HostedRequest, ctx: CallContext): Promise<{ id: string; requestId?: string }>;
+  /** GET /v2/{endpoint}/{id}: the poll uses the submit's endpoint segment (ltx-hosted-api.md 1.2). */
+  getJob(endpoint: HostedEndpoint, id: string, ctx: CallContext): Promise<HostedJob>;
   /** GET the signed result URL (no auth header, ltx-hosted-api.md 1.6) into `dest`; returns its size in bytes. */
   download(url: string, dest: string, ctx: CallContext): Promise<number>;
 }
@@ -214,8 +214,8 @@ export function createLtxApiClient(opts: LtxApiClientOptions): LtxApiClient {
       return { storageUri, requestId: slot.requestId };
     },
 
-    async submitImageToVideo(body, ctx) {
-      const { json, requestId } = await jsonCall<{ id?: unknown }>("submit", ctx, `${base}/v2/image-to-video`, {
+    async submit(endpoint, body, ctx) {
+      const { json, requestId } = await jsonCall<{ id?: unknown }>("submit", ctx, `${base}/v2/${endpoint}`, {
         method: "POST",
         headers: { ...auth, "content-type": "application/json" },
         body: JSON.stringify(body),
@@ -226,8 +226,8 @@ export function createLtxApiClient(opts: LtxApiClientOptions): LtxApiClient {
       return { id: json.id, requestId };
     },
 
-    async getImageToVideoJob(id, ctx) {
-      const { json } = await jsonCall<HostedJob>("status", ctx, `${base}/v2/image-to-video/${encodeURIComponent(id)}`, {
+    async getJob(endpoint, id, ctx) {
+      const { json } = await jsonCall<HostedJob>("status", ctx, `${base}/v2/${endpoint}/${encodeURIComponent(id)}`, {
         method: "GET",
         headers: auth,
       });

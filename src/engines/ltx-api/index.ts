@@ -1,10 +1,26 @@
 // The `ltx-api` engine (docs/ltx-api-engine.md): forwards a job to Lightricks' hosted LTX API through
-// the v2 async flow (upload images, submit, poll, download), then checks the MP4 with ffprobe.
+// the v2 async flow (upload images or audio, submit, poll, download), then checks the MP4 with ffprobe.
+// Image-to-video, text-to-video and audio-to-video go to the hosted endpoint of the same name.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import { CancelledError, EngineError, ServiceError } from "../../errors.js";
+import { ffmpegBinary } from "../../media/ffmpeg.js";
 import { requireStartImage, type Engine, type EngineJob, type EngineResult } from "../types.js";
 import { createLtxApiClient, type CallContext, type HostedJob, type LtxApiClient } from "./client.js";
 import { LtxApiCallError, LtxApiDeadlineError, failureOfCallError, mapHostedFailure } from "./errors.js";
-import { buildImageToVideoRequest, LTX_MODEL_BY_ENDPOINT, modelForEndpoint } from "./mapping.js";
+import {
+  audioToVideoProblem,
+  buildAudioToVideoRequest,
+  buildImageToVideoRequest,
+  buildTextToVideoRequest,
+  hostedEndpointFor,
+  LTX_MODEL_BY_ENDPOINT,
+  modelForEndpoint,
+  type HostedEndpoint,
+  type HostedRequest,
+  type MappedAudioJob,
+} from "./mapping.js";
 import { sleep } from "./retry.js";
 import { createSlots } from "./slots.js";
 import { verifyVideo } from "../../media/verify.js";
@@ -32,6 +48,8 @@ export interface LtxApiEngineOptions {
   /** Time allowed for one API call in ms. Default 60_000. */
   ltxApiRequestTimeoutMs?: number;
   ffprobePath?: string;
+  /** ffmpeg used to turn an audio-to-video input into the WAV that is uploaded. */
+  ffmpegPath?: string;
   /** First backoff wait in ms, doubled each retry (never below Retry-After). Default 1_000. */
   retryBaseMs?: number;
   /** Time allowed for one download of the finished video in ms. Default 600_000. */
@@ -72,6 +90,12 @@ export function createLtxApiEngine(opts: LtxApiEngineOptions): Engine {
     serves: Object.keys(LTX_MODEL_BY_ENDPOINT),
     async generate(job) {
       const model = modelForEndpoint(job.endpoint);
+      const hosted = hostedEndpointFor(job.endpoint);
+      // Audio-to-video inputs the hosted API cannot make are refused before a slot, an upload or a bill.
+      if (hosted === "audio-to-video") {
+        const problem = audioToVideoProblem(audioJobOf(job));
+        if (problem) throw problem;
+      }
       if (slots.inUse() >= concurrency) job.log("INFO", `Waiting for one of ${concurrency} LTX API slots (LTX_API_CONCURRENCY)`);
       let release: () => void;
       try {
@@ -80,7 +104,7 @@ export function createLtxApiEngine(opts: LtxApiEngineOptions): Engine {
         throw cancellationOf(job);
       }
       try {
-        return await runHostedJob(job, model, { client, pollMs, deadlineMs, maxRetries, ffprobePath: opts.ffprobePath });
+        return await runHostedJob(job, model, hosted, { client, pollMs, deadlineMs, maxRetries, ffprobePath: opts.ffprobePath, ffmpegPath: opts.ffmpegPath });
       } finally {
         release();
       }
@@ -100,9 +124,39 @@ interface RunSettings {
   deadlineMs: number;
   maxRetries: number;
   ffprobePath?: string;
+  ffmpegPath?: string;
 }
 
-async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Promise<EngineResult> {
+const run = promisify(execFile);
+
+/** What the audio-to-video mapping needs of a job. */
+function audioJobOf(job: EngineJob): MappedAudioJob {
+  if (!job.inputAudio) throw new EngineError(`${job.endpoint} needs an input audio track`, { requestId: job.requestId });
+  return {
+    endpoint: job.endpoint,
+    prompt: job.prompt,
+    width: job.width,
+    height: job.height,
+    fps: job.fps,
+    guidanceScale: job.guidanceScale,
+    audioSeconds: job.inputAudio.durationSeconds,
+    hasImage: job.startImage !== undefined,
+  };
+}
+
+/**
+ * The input audio as a 48 kHz stereo 16-bit WAV cut to the clip's length: a format every LTX input
+ * list names, and a length the hosted clip then follows exactly (it lasts as long as its audio).
+ */
+async function audioForUpload(job: EngineJob, ffmpegPath?: string): Promise<string> {
+  const out = path.join(job.workDir, "ltx-api-audio.wav");
+  const args = ["-hide_banner", "-v", "error", "-y", "-i", job.inputAudio!.path, "-vn", "-t", job.durationSeconds.toFixed(6)];
+  args.push("-ac", "2", "-ar", "48000", "-c:a", "pcm_s16le", out);
+  await run(ffmpegBinary(ffmpegPath).path, args, { timeout: 120_000, signal: job.signal });
+  return out;
+}
+
+async function runHostedJob(job: EngineJob, model: string, hosted: HostedEndpoint, s: RunSettings): Promise<EngineResult> {
   const begin = performance.now();
   const seconds = (from: number) => Math.round((performance.now() - from) / 10) / 100;
   const state = { hostedId: undefined as string | undefined, status: "not submitted", retries: 0 };
@@ -152,8 +206,10 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
   try {
     job.log(
       "INFO",
-      `Forwarding to the hosted LTX API: model ${model}, ${job.width}x${job.height}, ${job.fps} fps, ${job.durationSeconds} s, ` +
-        `audio ${job.generateAudio ? "on" : "off"}${job.cameraMotion ? `, camera ${job.cameraMotion}` : ""}${job.endImage ? ", with end image" : ""}`,
+      `Forwarding to the hosted LTX API ${hosted}: model ${model}, ${job.width}x${job.height}, ${job.fps} fps, ${job.durationSeconds} s, ` +
+        (hosted === "audio-to-video"
+          ? `input audio${job.startImage ? ", with first frame" : ""}${job.guidanceScale !== undefined ? `, guidance ${job.guidanceScale}` : ""}`
+          : `audio ${job.generateAudio ? "on" : "off"}${job.cameraMotion ? `, camera ${job.cameraMotion}` : ""}${job.endImage ? ", with end image" : ""}`),
     );
     job.log("INFO", `Seed ${job.seed} is not passed: the hosted LTX API has no seed input, so the same seed will not give the same video`);
     if (job.cameraMotion && model === "ltx-2-3-fast") {
@@ -163,10 +219,10 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
     // 0. A job an earlier attempt submitted (before a crash or restart) is resumed, not submitted again.
     let hostedId: string | undefined;
     let resumedDoc: HostedJob | undefined;
-    const resumeId = savedHostedJobId(job.savedState, model);
+    const resumeId = savedHostedJobId(job.savedState, model, hosted);
     if (resumeId) {
       try {
-        resumedDoc = await s.client.getImageToVideoJob(resumeId, ctx);
+        resumedDoc = await s.client.getJob(hosted, resumeId, ctx);
         hostedId = resumeId;
         state.hostedId = resumeId;
         job.log("INFO", `Resuming hosted LTX job ${resumeId} submitted by an earlier attempt (not submitting, or paying for, a new one)`);
@@ -179,32 +235,43 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
 
     let uploadSeconds = 0;
     if (!hostedId) {
-      // 1. Upload the start (and end) image; storage URIs stay valid 24 h (ltx-hosted-api.md 1.5).
+      // 1. Upload the images (and the audio); storage URIs stay valid 24 h (ltx-hosted-api.md 1.5).
+      // Text-to-video has nothing to upload.
       const uploadBegin = performance.now();
-      const upload = async (field: "image_url" | "end_image_url", file: string) => {
+      const upload = async (field: "image_url" | "end_image_url" | "audio_url", file: string, contentType: string) => {
         try {
-          const { storageUri } = await s.client.uploadFile(file, "image/png", ctx);
+          const { storageUri } = await s.client.uploadFile(file, contentType, ctx);
           job.log("DEBUG", `Uploaded ${field} to the hosted API as ${storageUri}`);
           return storageUri;
         } catch (err) {
           throw callError(err, field);
         }
       };
-      const imageUri = await upload("image_url", requireStartImage(job).path);
-      const lastFrameUri = job.endImage ? await upload("end_image_url", job.endImage.path) : undefined;
+      let body: HostedRequest;
+      if (hosted === "text-to-video") {
+        body = buildTextToVideoRequest(job);
+      } else if (hosted === "audio-to-video") {
+        const wav = await audioForUpload(job, s.ffmpegPath);
+        const audioUri = await upload("audio_url", wav, "audio/wav");
+        const imageUri = job.startImage ? await upload("image_url", job.startImage.path, "image/png") : undefined;
+        body = buildAudioToVideoRequest(audioJobOf(job), { audioUri, imageUri });
+      } else {
+        const imageUri = await upload("image_url", requireStartImage(job).path, "image/png");
+        const lastFrameUri = job.endImage ? await upload("end_image_url", job.endImage.path, "image/png") : undefined;
+        body = buildImageToVideoRequest(job, { imageUri, lastFrameUri });
+      }
       uploadSeconds = seconds(uploadBegin);
       progress(STEPS.uploaded);
 
       // 2. Submit to the v2 async API, and store the job id on the request at once so that a restarted
       // or replacement worker resumes this job (step 0) instead of paying for another.
-      const body = buildImageToVideoRequest(job, { imageUri, lastFrameUri });
-      const submitted = await s.client.submitImageToVideo(body, ctx).catch((err) => {
+      const submitted = await s.client.submit(hosted, body, ctx).catch((err) => {
         throw callError(err);
       });
       hostedId = submitted.id;
       state.hostedId = submitted.id;
       state.status = "submitted";
-      await saveHostedJob(job, { engine: ENGINE_NAME, model, hostedJobId: submitted.id });
+      await saveHostedJob(job, { engine: ENGINE_NAME, model, hostedEndpoint: hosted, hostedJobId: submitted.id });
       job.log("INFO", `Hosted LTX job ${submitted.id} submitted${submitted.requestId ? ` (x-request-id ${submitted.requestId})` : ""}`);
     }
     const generationBegin = performance.now();
@@ -219,7 +286,7 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
       resumedDoc = undefined;
       if (!doc) {
         await sleep(s.pollMs, abort.signal);
-        doc = await s.client.getImageToVideoJob(submittedId, ctx).catch((err) => {
+        doc = await s.client.getJob(hosted, submittedId, ctx).catch((err) => {
           throw callError(err);
         });
       }
@@ -308,9 +375,11 @@ async function runHostedJob(job: EngineJob, model: string, s: RunSettings): Prom
   }
 }
 
-/** The hosted job id an earlier attempt of this request saved, when it was for this engine and model. */
-function savedHostedJobId(saved: Record<string, unknown> | null | undefined, model: string): string | undefined {
+/** The hosted job id an earlier attempt of this request saved, when it was for this engine, model and hosted endpoint. */
+function savedHostedJobId(saved: Record<string, unknown> | null | undefined, model: string, hosted: HostedEndpoint): string | undefined {
   if (!saved || saved.engine !== ENGINE_NAME || saved.model !== model) return undefined;
+  // States saved before text- and audio-to-video existed carry no endpoint: they were image-to-video.
+  if ((saved.hostedEndpoint ?? "image-to-video") !== hosted) return undefined;
   return typeof saved.hostedJobId === "string" && saved.hostedJobId !== "" ? saved.hostedJobId : undefined;
 }
 
