@@ -76,15 +76,19 @@ describe("family endpoints", () => {
   });
 
   it("a start mapping an endpoint to an engine that cannot serve it is refused with a clear message", async () => {
-    const config = loadConfig({ ENGINES: "fal-ai/ltx-2.3/text-to-video=ltx-api", LTX_API_KEY: "k", DATA_DIR: "/tmp/ltx-family-refusal" });
-    await expect(createEngines(config)).rejects.toThrow(/ENGINES: engine ltx-api cannot serve fal-ai\/ltx-2.3\/text-to-video/);
+    // The ltx engine cannot make audio-to-video (docs/ltx-engine.md): checked for that endpoint alone.
+    const config = loadConfig({ ENGINES: "fal-ai/ltx-2.3/audio-to-video=ltx", LTX_MODEL_DIR: "/nonexistent", DATA_DIR: "/tmp/ltx-family-refusal" });
+    await expect(createEngines(config, ["fal-ai/ltx-2.3/audio-to-video"])).rejects.toThrow(/ENGINES: engine ltx cannot serve fal-ai\/ltx-2.3\/audio-to-video/);
   });
 
-  it("the default engine of LTX_API_KEY leaves the endpoints it does not serve to preview", async () => {
-    const engines = await createEngines(loadConfig({ LTX_API_KEY: "k", DATA_DIR: "/tmp/ltx-family-default" }));
+  it("the default engine of LTX_MODEL_DIR leaves the endpoints it does not serve to preview", async () => {
+    const engines = await createEngines(loadConfig({ LTX_MODEL_DIR: "/nonexistent", DATA_DIR: "/tmp/ltx-family-default" }), [
+      "fal-ai/ltx-2.3/image-to-video",
+      "fal-ai/ltx-2.3/audio-to-video",
+    ]);
     try {
-      expect(engines.engineFor("fal-ai/ltx-2.3/image-to-video").name).toBe("ltx-api");
-      expect(engines.engineFor("fal-ai/ltx-2.3/text-to-video").name).toBe("preview");
+      expect(engines.engineFor("fal-ai/ltx-2.3/image-to-video").name).toBe("ltx");
+      expect(engines.engineFor("fal-ai/ltx-2.3/audio-to-video").name).toBe("preview");
     } finally {
       await engines.close();
     }

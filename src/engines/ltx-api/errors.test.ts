@@ -25,6 +25,8 @@ describe("hosted error mapping", () => {
     [undefined, "resolution 1920x1081 is not supported", "resolution"],
     [undefined, "image could not be decoded", "image_url"],
     [undefined, "fps must be one of 24, 25, 48, 50", "fps"],
+    [undefined, "audio_uri: audio duration must be between 2 and 20 seconds", "audio_url"],
+    ["guidance_scale", "anything", "guidance_scale"],
     [undefined, "Request rejected", undefined],
   ])("finds the fal field from param %s and message %j", (param, message, field) => {
     expect(falFieldOf(param, message)).toBe(field);

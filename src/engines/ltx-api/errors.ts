@@ -54,6 +54,8 @@ export const CONTENT_POLICY_VIOLATION = "content_policy_violation";
 
 /** LTX request fields and the fal input field each comes from (ltx-hosted-api.md section 2). */
 const FAL_FIELD_OF_LTX_FIELD: Record<string, string> = {
+  // First: audio-to-video messages about the audio also mention its duration.
+  audio_uri: "audio_url",
   last_frame_uri: "end_image_url",
   image_uri: "image_url",
   prompt: "prompt",
@@ -62,6 +64,7 @@ const FAL_FIELD_OF_LTX_FIELD: Record<string, string> = {
   fps: "fps",
   generate_audio: "generate_audio",
   camera_motion: "camera_motion",
+  guidance_scale: "guidance_scale",
 };
 
 /**

@@ -1,8 +1,17 @@
 // Unit tests of the fal job -> hosted LTX request mapping (ltx-hosted-api.md section 2).
 import { describe, expect, it } from "vitest";
-import { ENDPOINTS, RESOLUTIONS, resolveOutputSpec, type VideoInput } from "../../endpoints.js";
-import { EngineError } from "../../errors.js";
-import { buildImageToVideoRequest, modelForEndpoint, type MappedJob } from "./mapping.js";
+import { ENDPOINTS, FAMILY_ENDPOINTS, RESOLUTIONS, resolveOutputSpec, type VideoInput } from "../../endpoints.js";
+import { EngineError, InputError } from "../../errors.js";
+import {
+  audioToVideoProblem,
+  buildAudioToVideoRequest,
+  buildImageToVideoRequest,
+  buildTextToVideoRequest,
+  hostedEndpointFor,
+  modelForEndpoint,
+  type MappedAudioJob,
+  type MappedJob,
+} from "./mapping.js";
 
 const base: MappedJob = {
   endpoint: "fal-ai/ltx-2.3/image-to-video",
@@ -20,11 +29,18 @@ describe("LTX request mapping", () => {
     expect(modelForEndpoint("fal-ai/ltx-2.3/image-to-video/fast")).toBe("ltx-2-3-fast");
   });
 
-  it("maps every image-to-video endpoint the service defines, and refuses the others", () => {
-    for (const e of ENDPOINTS) {
-      if (e.kind === "image-to-video") expect(() => modelForEndpoint(e.id)).not.toThrow();
-      else expect(() => modelForEndpoint(e.id)).toThrow(EngineError);
+  it("maps every endpoint of the family to the hosted endpoint of its kind, Pro and Fast to their models", () => {
+    const all = [...ENDPOINTS, ...FAMILY_ENDPOINTS.filter((f) => !ENDPOINTS.some((e) => e.id === f.id))];
+    expect(all.map((e) => e.kind).sort()).toEqual(["audio-to-video", "image-to-video", "image-to-video", "text-to-video", "text-to-video"]);
+    for (const e of all) {
+      expect(hostedEndpointFor(e.id)).toBe(e.kind);
+      expect(modelForEndpoint(e.id)).toBe(e.id.endsWith("/fast") ? "ltx-2-3-fast" : "ltx-2-3-pro");
     }
+  });
+
+  it("maps text-to-video Pro and Fast to ltx-2-3-pro and ltx-2-3-fast", () => {
+    expect(modelForEndpoint("fal-ai/ltx-2.3/text-to-video")).toBe("ltx-2-3-pro");
+    expect(modelForEndpoint("fal-ai/ltx-2.3/text-to-video/fast")).toBe("ltx-2-3-fast");
   });
 
   it("refuses an endpoint it does not know with an engine error", () => {
@@ -52,6 +68,12 @@ describe("LTX request mapping", () => {
     expect(Object.keys(plain)).not.toContain("camera_motion");
   });
 
+  it("builds the text-to-video body: image-to-video's fields without any image", () => {
+    const body = buildTextToVideoRequest({ ...base, endpoint: "fal-ai/ltx-2.3/text-to-video/fast", durationSeconds: 12, fps: 24, width: 1080, height: 1920 });
+    expect(body).toEqual({ prompt: "waves", model: "ltx-2-3-fast", duration: 12, resolution: "1080x1920", fps: 24, generate_audio: true });
+    expect(buildTextToVideoRequest({ ...base, endpoint: "fal-ai/ltx-2.3/text-to-video", cameraMotion: "dolly_in" }).camera_motion).toBe("dolly_in");
+  });
+
   it("refuses a fractional duration, which the hosted schema cannot express", () => {
     expect(() => buildImageToVideoRequest({ ...base, durationSeconds: 6.5 }, { imageUri: "x" })).toThrow(/whole seconds/);
   });
@@ -73,4 +95,57 @@ describe("LTX request mapping", () => {
       expect(body.resolution).toBe(documented[resolution][portrait ? 1 : 0]);
     },
   );
+});
+
+describe("LTX audio-to-video mapping (OpenAPI AudioToVideoRequest)", () => {
+  const a2v: MappedAudioJob = {
+    endpoint: "fal-ai/ltx-2.3/audio-to-video",
+    prompt: "a man speaks",
+    width: 1920,
+    height: 1080,
+    fps: 25,
+    guidanceScale: 3,
+    audioSeconds: 4.2,
+    hasImage: false,
+  };
+
+  it("builds the documented body: audio_uri, resolution and model always, no duration, fps or generate_audio", () => {
+    expect(buildAudioToVideoRequest(a2v, { audioUri: "ltx://uploads/a" })).toEqual({
+      audio_uri: "ltx://uploads/a",
+      resolution: "1920x1080",
+      model: "ltx-2-3-pro",
+      prompt: "a man speaks",
+      guidance_scale: 3,
+    });
+  });
+
+  it("adds image_uri with a first frame, keeps a portrait resolution, and omits an empty prompt and an unset guidance", () => {
+    const body = buildAudioToVideoRequest({ ...a2v, prompt: "", guidanceScale: undefined, width: 1080, height: 1920, hasImage: true }, {
+      audioUri: "ltx://uploads/a",
+      imageUri: "ltx://uploads/i",
+    });
+    expect(body).toEqual({ audio_uri: "ltx://uploads/a", image_uri: "ltx://uploads/i", resolution: "1080x1920", model: "ltx-2-3-pro" });
+  });
+
+  const refusals: [string, Partial<MappedAudioJob>, string][] = [
+    ["1440p", { width: 2560, height: 1440 }, "resolution"],
+    ["2160p portrait", { width: 2160, height: 3840 }, "resolution"],
+    ["24 fps", { fps: 24 }, "fps"],
+    ["50 fps", { fps: 50 }, "fps"],
+    ["audio under 2 s", { audioSeconds: 1.5 }, "audio_url"],
+    ["no prompt and no image", { prompt: "", hasImage: false }, "prompt"],
+    ["guidance above 50", { guidanceScale: 60 }, "guidance_scale"],
+  ];
+  it.each(refusals)("refuses %s with a 422 naming %s, before anything is uploaded", (_what, over, field) => {
+    const problem = audioToVideoProblem({ ...a2v, ...over });
+    expect(problem).toBeInstanceOf(InputError);
+    expect(problem!.status).toBe(422);
+    expect(problem!.detail[0].loc).toEqual(["body", field]);
+    expect(() => buildAudioToVideoRequest({ ...a2v, ...over }, { audioUri: "x" })).toThrow(InputError);
+  });
+
+  it("takes every length the hosted API takes, from 2 s to the 20 s the fal schema allows", () => {
+    for (const audioSeconds of [2, 6.04, 20]) expect(audioToVideoProblem({ ...a2v, audioSeconds })).toBeUndefined();
+    expect(audioToVideoProblem({ ...a2v, prompt: "", hasImage: true })).toBeUndefined();
+  });
 });

@@ -4,7 +4,7 @@
 import fsp from "node:fs/promises";
 import type { Config } from "../../config.js";
 import { CancelledError, EngineError, InfrastructureError, InputError } from "../../errors.js";
-import { requireStartImage, type Engine, type EngineJob, type EngineResult } from "../types.js";
+import type { Engine, EngineJob, EngineResult } from "../types.js";
 import { CancelGraceTracker } from "./cancel-grace.js";
 import { PYTHON_DIR, pythonFor } from "./paths.js";
 import type { FromWorker, LtxFlow, WorkerJobMessage, WorkerMetrics } from "./protocol.js";
@@ -35,6 +35,14 @@ export type LtxEngineOptions = Pick<
 };
 
 const STDERR_LINES_PER_JOB = 200;
+
+/** The endpoints the ltx engine makes: image-to-video and text-to-video, Pro (two-stage) and Fast (distilled). */
+export const LTX_SERVES = [
+  "fal-ai/ltx-2.3/image-to-video",
+  "fal-ai/ltx-2.3/image-to-video/fast",
+  "fal-ai/ltx-2.3/text-to-video",
+  "fal-ai/ltx-2.3/text-to-video/fast",
+] as const;
 
 /** Flattens the worker's metrics into the numeric map stored on the request. */
 export function flattenMetrics(metrics: WorkerMetrics, loadSeconds?: number): Record<string, number> {
@@ -133,7 +141,10 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
     if (job.numFrames < 1 || job.width < 2 || job.height < 2 || job.width % 2 || job.height % 2 || !(job.fps > 0)) {
       throw InputError.field("resolution", `cannot generate ${job.width}x${job.height}, ${job.numFrames} frames at ${job.fps} fps`);
     }
-    const flow: LtxFlow = opts.ltxFlowByEndpoint[job.endpoint] ?? "pro";
+    // Text-to-video runs the same flows without image conditioning; each /fast endpoint defaults to the distilled flow.
+    const flow: LtxFlow = opts.ltxFlowByEndpoint[job.endpoint] ?? (job.endpoint.endsWith("/fast") ? "fast" : "pro");
+    const textToVideo = job.kind === "text-to-video" || (job.kind === undefined && !job.startImage);
+    if (!textToVideo && !job.startImage) throw new EngineError(`${job.endpoint} needs a start image on the ltx engine`, { requestId: job.requestId });
     const w = await readyWorker(job);
     const ready = w.readyEvent!;
     if (!ready.flows.includes(flow)) {
@@ -146,8 +157,9 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
       type: "job",
       id: job.requestId,
       prompt: job.prompt,
-      start_image: requireStartImage(job).path,
-      end_image: job.endImage?.path ?? null,
+      // null for text-to-video: no conditioning frame (docs/ltx-worker-protocol.md).
+      start_image: textToVideo ? null : job.startImage!.path,
+      end_image: textToVideo ? null : job.endImage?.path ?? null,
       width: job.width,
       height: job.height,
       fps: job.fps,
@@ -247,7 +259,9 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
   return {
     name: "ltx",
     concurrency: 1,
-    serves: ["fal-ai/ltx-2.3/image-to-video", "fal-ai/ltx-2.3/image-to-video/fast"],
+    // Not audio-to-video: the pinned diffusers' LTX-2 pipelines denoise the audio latents at every step
+    // and have no conditioning on an input audio track (docs/ltx-engine.md, "Audio-to-video").
+    serves: LTX_SERVES,
     workerPid: () => (worker?.alive ? worker.pid : undefined),
     generate(job) {
       // One job at a time per worker (one model in GPU memory); callers may still overlap calls.

@@ -8,7 +8,8 @@ export interface WorkerJobMessage {
   type: "job";
   id: string;
   prompt: string;
-  start_image: string;
+  /** null for text-to-video (no image conditioning). */
+  start_image: string | null;
   end_image: string | null;
   width: number;
   height: number;
