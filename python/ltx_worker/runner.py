@@ -76,7 +76,8 @@ class WorkerOptions:
 class Job:
     id: str
     prompt: str
-    start_image: str
+    # None for text-to-video: no conditioning frame.
+    start_image: str | None
     end_image: str | None
     width: int
     height: int
@@ -100,8 +101,8 @@ class Job:
             return Job(
                 id=str(msg["id"]),
                 prompt=str(msg.get("prompt", "")),
-                start_image=str(msg["start_image"]),
-                end_image=str(msg["end_image"]) if msg.get("end_image") else None,
+                start_image=str(msg["start_image"]) if msg.get("start_image") else None,
+                end_image=str(msg["end_image"]) if msg.get("end_image") and msg.get("start_image") else None,
                 width=int(msg["width"]),
                 height=int(msg["height"]),
                 fps=float(msg["fps"]),
@@ -425,9 +426,13 @@ class LtxRunner:
         if use_lora_stage1:
             ctx.log("WARN", "no distilled transformer: the fast flow runs the dev weights with the distilled LoRA at 1.0")
 
-        start = prepare_condition_image(job.start_image, size)
+        # Text-to-video (no start image) runs the same flow with no condition at all.
+        conditions = []
+        if job.start_image:
+            conditions.append(LTX2VideoCondition(frames=prepare_condition_image(job.start_image, size), index=0, strength=1.0))
+        else:
+            ctx.log("INFO", "text-to-video: no conditioning frame")
         end = prepare_condition_image(job.end_image, size) if job.end_image else None
-        conditions = [LTX2VideoCondition(frames=start, index=0, strength=1.0)]
         if end is not None:
             conditions.append(LTX2VideoCondition(frames=end, index=-1, strength=1.0))
         pipe.keyframe_pixel_index = P.keyframe_pixel_index(job.num_frames) if end is not None else None
@@ -469,7 +474,7 @@ class LtxRunner:
             else:
                 pipe.disable_lora()
         common = dict(
-            conditions=conditions,
+            conditions=conditions or None,
             prompt_embeds=pos,
             prompt_attention_mask=pos_mask,
             num_frames=frames_model,
