@@ -1,4 +1,4 @@
-// Turns a resolved engine job into the hosted API's request body (docs/ltx-hosted-api.md 1.3, 1.3b
+// Turns a resolved engine job into the hosted API's request body (docs/ltx-hosted-api.md 1.3
 // and section 2): image-to-video and text-to-video take the model from the endpoint, a "WxH"
 // resolution and fps always sent; audio-to-video takes the audio, an optional first frame, and is
 // 1080p at 25 fps only on the hosted side.
