@@ -81,7 +81,19 @@ describe("family endpoints", () => {
     await expect(createEngines(config, ["fal-ai/ltx-2.3/audio-to-video"])).rejects.toThrow(/ENGINES: engine ltx cannot serve fal-ai\/ltx-2.3\/audio-to-video/);
   });
 
-  it("the default engine of LTX_MODEL_DIR leaves the endpoints it does not serve to preview", async () => {
+  it("the default engine of LTX_MODEL_DIR (and of LTX_API_KEY) serves text-to-video too", async () => {
+    for (const [env, name] of [[{ LTX_MODEL_DIR: "/nonexistent" }, "ltx"], [{ LTX_API_KEY: "k" }, "ltx-api"]] as const) {
+      const engines = await createEngines(loadConfig({ ...env, DATA_DIR: "/tmp/ltx-family-default" }));
+      try {
+        for (const f of FAMILY_ENDPOINTS.filter((e) => e.kind === "text-to-video")) expect(engines.engineFor(f.id).name).toBe(name);
+      } finally {
+        await engines.close();
+      }
+    }
+  });
+
+  // Preview serves audio-to-video once it is routed; until then no routed endpoint falls back.
+  it.runIf(ENDPOINTS.some((e) => e.kind === "audio-to-video"))("the default engine of LTX_MODEL_DIR leaves the endpoints it does not serve to preview", async () => {
     const engines = await createEngines(loadConfig({ LTX_MODEL_DIR: "/nonexistent", DATA_DIR: "/tmp/ltx-family-default" }), [
       "fal-ai/ltx-2.3/image-to-video",
       "fal-ai/ltx-2.3/audio-to-video",

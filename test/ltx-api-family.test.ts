@@ -15,9 +15,9 @@ import { startLtxApiDouble, type LtxApiDouble } from "./doubles/ltx-hosted-api.j
 import { falClient, testImageDataUri } from "./helpers/fal.js";
 import { startTestService, type TestService } from "./helpers/service.js";
 
-const T2V = "fal-ai/ltx-2.3/text-to-video";
-const T2V_FAST = "fal-ai/ltx-2.3/text-to-video/fast";
-const A2V = "fal-ai/ltx-2.3/audio-to-video";
+const T2V: string = "fal-ai/ltx-2.3/text-to-video";
+const T2V_FAST: string = "fal-ai/ltx-2.3/text-to-video/fast";
+const A2V: string = "fal-ai/ltx-2.3/audio-to-video";
 const A2V_ROUTED = ENDPOINTS.some((e) => e.id === A2V);
 const run = promisify(execFile);
 

@@ -102,4 +102,32 @@ describe("ltx-api engine across restarts", () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }, 180_000);
   }
+
+  it("a text-to-video job killed mid-poll is resumed on /v2/text-to-video, not submitted again", async () => {
+    const T2V: string = "fal-ai/ltx-2.3/text-to-video";
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-api-resume-t2v-"));
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const since = Date.now();
+    const submitsBefore = double.callsTo("submit").length;
+    let server = await startServer(dataDir, port);
+    const fal = falClient(base, KEY);
+    const id = (await fal.queue.submit(T2V, { input: { prompt: "a quiet harbour", duration: 6, fps: 24, generate_audio: false } })).request_id;
+    const [hostedId] = await waitPolled(since, 1, 2);
+    await stop(server, "SIGKILL");
+    expect(double.jobs.get(hostedId)).toMatchObject({ endpoint: "text-to-video", status: "processing" });
+
+    const killedAt = double.calls.length;
+    server = await startServer(dataDir, port);
+    const done = await waitCompleted(base, APP, KEY, [id], 120_000);
+    expect(((await fal.queue.result(T2V, { requestId: id })).data as { video: { url: string } }).video.url).toContain("/files/");
+    expect(double.callsTo("submit").length - submitsBefore).toBe(1);
+    const polls = double.calls.slice(killedAt).filter((c) => c.route === "status");
+    expect(polls.length).toBeGreaterThan(0);
+    expect(polls.every((c) => c.path === `/v2/text-to-video/${hostedId}`)).toBe(true);
+    const messages = (done.get(id)?.logs ?? []).map((l) => l.message);
+    expect(messages.some((m) => m.startsWith(`Resuming hosted LTX job ${hostedId}`))).toBe(true);
+    await stop(server, "SIGKILL");
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }, 180_000);
 });
