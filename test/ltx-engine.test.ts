@@ -158,6 +158,18 @@ describe.skipIf(!RUN_LTX_TESTS)("ltx engine with the real worker on a tiny rando
     firstOutput = rec.job.outputPath;
   }, 180_000);
 
+  it("text-to-video/fast runs the fast flow with no start image: no conditioning frame, exact size and frames", async () => {
+    const rec = makeJob({ endpoint: "fal-ai/ltx-2.3/text-to-video/fast", kind: "text-to-video", startImage: undefined, endImage: undefined });
+    const result = await engine.generate(rec.job);
+    const probe = await probeVideo(rec.job.outputPath);
+    expect(probe.video).toMatchObject({ codec: "h264", width: 128, height: 120, fps: 24, frames: 8 });
+    expect(probe.audio).toMatchObject({ codec: "aac", sampleRate: 48_000, channels: 2 });
+    expect(result.model).toContain("LTX-2.3 fast");
+    expect(rec.logs.some((l) => l.includes("text-to-video: no conditioning frame"))).toBe(true);
+    expect(engine.serves).toContain("fal-ai/ltx-2.3/text-to-video");
+    expect(engine.serves).not.toContain("fal-ai/ltx-2.3/audio-to-video");
+  }, 180_000);
+
   it("runs the fast flow for the /fast endpoint and writes no audio stream when generate_audio is false", async () => {
     const rec = makeJob({ endpoint: FAST, fps: 25, numFrames: 16, durationSeconds: 16 / 25, width: 128, height: 128, generateAudio: false });
     const result = await engine.generate(rec.job);
