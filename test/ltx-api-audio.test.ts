@@ -9,7 +9,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InputError } from "../src/errors.js";
+import { InfrastructureError, InputError } from "../src/errors.js";
 import { createLtxApiEngine } from "../src/engines/ltx-api/index.js";
 import type { EngineJob } from "../src/engines/types.js";
 import { ffmpegBinary } from "../src/media/ffmpeg.js";
@@ -126,6 +126,40 @@ describe("ltx-api engine: audio-to-video", () => {
     expect(double.calls.slice(before).filter((c) => c.route === "upload-slot")).toHaveLength(1);
     const probe = await probeVideo(j.outputPath);
     expect([probe.video.width, probe.video.height]).toEqual([1920, 1080]);
+  }, 120_000);
+
+  it("a job stopped mid-poll (shutdown) is resumed by the next attempt on /v2/audio-to-video: one upload, one submit", async () => {
+    const before = double.calls.length;
+    let saved: Record<string, unknown> | null = null;
+    const saveState = async (state: Record<string, unknown> | null) => {
+      saved = state;
+      return true;
+    };
+    const first = new AbortController();
+    const stopped = await engine()
+      .generate(
+        job({
+          signal: first.signal,
+          saveState,
+          // After the submit (progress step 2), the process "shuts down".
+          onProgress: (p) => {
+            if (p.step === 2) first.abort(new InfrastructureError("server shutting down"));
+          },
+        }),
+      )
+      .catch((e: unknown) => e);
+    expect(stopped).toBeInstanceOf(InfrastructureError);
+    expect(saved).toMatchObject({ engine: "ltx-api", model: "ltx-2-3-pro", hostedEndpoint: "audio-to-video" });
+
+    const j = job({ savedState: saved, saveState });
+    const result = await engine().generate(j);
+    expect(result.metrics).toMatchObject({ ltx_api_resumed: 1 });
+    const calls = double.calls.slice(before);
+    expect(calls.filter((c) => c.route === "submit")).toHaveLength(1);
+    expect(calls.filter((c) => c.route === "upload-slot")).toHaveLength(2);
+    expect(calls.filter((c) => c.route === "status").every((c) => c.path === `/v2/audio-to-video/${String(saved!.hostedJobId)}`)).toBe(true);
+    const probe = await probeVideo(j.outputPath);
+    expect([probe.video.width, probe.video.height, probe.video.fps]).toEqual([1080, 1920, 25]);
   }, 120_000);
 
   it.each([
