@@ -117,15 +117,16 @@ describe("ltx-api engine: audio-to-video", () => {
     expect(outLoud / inLoud).toBeLessThan(1.3);
   }, 120_000);
 
-  it("without an image sends only audio, prompt, resolution and model; landscape is 1920x1080", async () => {
+  it("without an image sends only audio, prompt, resolution and model (portrait from aspect_ratio 9:16)", async () => {
     const before = double.calls.length;
-    const j = job({ startImage: undefined, guidanceScale: undefined, width: 1920, height: 1080 });
+    const j = job({ startImage: undefined, guidanceScale: undefined });
     await engine().generate(j);
     const submit = double.calls.slice(before).find((c) => c.route === "submit")!;
     expect(Object.keys(submit.json as object).sort()).toEqual(["audio_uri", "model", "prompt", "resolution"]);
     expect(double.calls.slice(before).filter((c) => c.route === "upload-slot")).toHaveLength(1);
+    expect((submit.json as { resolution: string }).resolution).toBe("1080x1920");
     const probe = await probeVideo(j.outputPath);
-    expect([probe.video.width, probe.video.height]).toEqual([1920, 1080]);
+    expect([probe.video.width, probe.video.height]).toEqual([1080, 1920]);
   }, 120_000);
 
   it("a job stopped mid-poll (shutdown) is resumed by the next attempt on /v2/audio-to-video: one upload, one submit", async () => {

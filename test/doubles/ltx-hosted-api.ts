@@ -271,14 +271,24 @@ export function renderVideo(spec: VideoSpec, ffmpegPath?: string): Promise<strin
   return pending;
 }
 
-/** Renders a real MP4 for an audio-to-video job: testsrc at 25 fps for as long as the audio, which it carries as AAC. */
-export async function renderAudioVideo(spec: { width: number; height: number; audioFile: string; seconds: number }, ffmpegPath?: string): Promise<string> {
-  const out = path.join(ensureRenderDir(), `a2v-${crypto.randomUUID()}.mp4`);
-  const args = ["-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", `testsrc=size=${spec.width}x${spec.height}:rate=${A2V_FPS}`, "-i", spec.audioFile];
-  args.push("-t", spec.seconds.toFixed(6), "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p");
-  args.push("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", out);
-  await run(ffmpegBinary(ffmpegPath).path, args, { timeout: 300_000 });
-  return out;
+/**
+ * Renders (once per size, length and audio content) a real MP4 for an audio-to-video job: testsrc at
+ * 25 fps for as long as the audio, which it carries as AAC.
+ */
+export function renderAudioVideo(spec: { width: number; height: number; audioFile: string; seconds: number }, ffmpegPath?: string): Promise<string> {
+  const audioHash = crypto.createHash("sha256").update(fs.readFileSync(spec.audioFile)).digest("hex").slice(0, 16);
+  const key = `a2v-${spec.width}x${spec.height}-${spec.seconds.toFixed(6)}s-${audioHash}`;
+  let pending = renders.get(key);
+  if (!pending) {
+    const out = path.join(ensureRenderDir(), `${key}.mp4`);
+    const args = ["-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", `testsrc=size=${spec.width}x${spec.height}:rate=${A2V_FPS}`, "-i", spec.audioFile];
+    args.push("-t", spec.seconds.toFixed(6), "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p");
+    args.push("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", out);
+    pending = run(ffmpegBinary(ffmpegPath).path, args, { timeout: 300_000 }).then(() => out);
+    pending.catch(() => renders.delete(key));
+    renders.set(key, pending);
+  }
+  return pending;
 }
 
 /** Length in seconds of an uploaded audio file, by ffprobe; undefined when it is not readable audio. */

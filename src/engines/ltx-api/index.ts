@@ -148,11 +148,19 @@ function audioJobOf(job: EngineJob): MappedAudioJob {
  * The input audio as a 48 kHz stereo 16-bit WAV cut to the clip's length: a format every LTX input
  * list names, and a length the hosted clip then follows exactly (it lasts as long as its audio).
  */
-async function audioForUpload(job: EngineJob, ffmpegPath?: string): Promise<string> {
+async function audioForUpload(job: EngineJob, signal: AbortSignal, ffmpegPath?: string): Promise<string> {
   const out = path.join(job.workDir, "ltx-api-audio.wav");
   const args = ["-hide_banner", "-v", "error", "-y", "-i", job.inputAudio!.path, "-vn", "-t", job.durationSeconds.toFixed(6)];
   args.push("-ac", "2", "-ar", "48000", "-c:a", "pcm_s16le", out);
-  await run(ffmpegBinary(ffmpegPath).path, args, { timeout: 120_000, signal: job.signal });
+  try {
+    await run(ffmpegBinary(ffmpegPath).path, args, { timeout: 120_000, signal });
+  } catch (err) {
+    signal.throwIfAborted();
+    const e = err as { stderr?: string; message?: string };
+    throw new EngineError(`Could not convert the input audio to WAV for the hosted LTX API: ${(e.stderr || e.message || String(err)).trim().slice(0, 300)}`, {
+      requestId: job.requestId,
+    });
+  }
   return out;
 }
 
@@ -251,7 +259,7 @@ async function runHostedJob(job: EngineJob, model: string, hosted: HostedEndpoin
       if (hosted === "text-to-video") {
         body = buildTextToVideoRequest(job);
       } else if (hosted === "audio-to-video") {
-        const wav = await audioForUpload(job, s.ffmpegPath);
+        const wav = await audioForUpload(job, abort.signal, s.ffmpegPath);
         const audioUri = await upload("audio_url", wav, "audio/wav");
         const imageUri = job.startImage ? await upload("image_url", job.startImage.path, "image/png") : undefined;
         body = buildAudioToVideoRequest(audioJobOf(job), { audioUri, imageUri });
