@@ -317,9 +317,5 @@ export const FAMILY_ENDPOINTS: FamilyEndpointDef[] = [
   },
 ];
 
-/**
- * Every endpoint this server serves: image-to-video (Pro, Fast) and text-to-video (Pro, Fast).
- * Audio-to-video has its schema and price above but is not routed until an engine lays an input
- * audio track under a clip (audio intake and the preview's audio-to-video are still to come).
- */
-export const ENDPOINTS: EndpointDef[] = [...IMAGE_TO_VIDEO_ENDPOINTS, ...FAMILY_ENDPOINTS.filter((e) => e.kind !== "audio-to-video")];
+/** Every endpoint this server serves: image-to-video (Pro, Fast), text-to-video (Pro, Fast) and audio-to-video. */
+export const ENDPOINTS: EndpointDef[] = [...IMAGE_TO_VIDEO_ENDPOINTS, ...FAMILY_ENDPOINTS];

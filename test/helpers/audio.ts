@@ -1,0 +1,70 @@
+// Audio inputs for tests, made by the real ffmpeg at run time (sine tones in each accepted format, a
+// 10-hour silent FLAC, a tiny many-channel high-rate "bomb"), and the dominant frequency of a file's
+// audio, measured by decoding it with ffmpeg and taking the FFT peak.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { fft } from "../../src/engines/preview/visualiser.js";
+
+const run = promisify(execFile);
+
+export type ToneFormat = "mp3" | "wav" | "m4a" | "opus" | "flac" | "vorbis" | "aac";
+
+const ENCODERS: Record<ToneFormat, string[]> = {
+  mp3: ["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3"],
+  wav: ["-c:a", "pcm_s16le", "-f", "wav"],
+  m4a: ["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", "-f", "ipod"],
+  aac: ["-c:a", "aac", "-b:a", "128k", "-f", "adts"],
+  opus: ["-c:a", "libopus", "-b:a", "64k", "-f", "ogg"],
+  vorbis: ["-c:a", "libvorbis", "-q:a", "3", "-f", "ogg"],
+  flac: ["-c:a", "flac", "-f", "flac"],
+};
+
+export const TONE_MIME: Record<ToneFormat, string> = {
+  mp3: "audio/mpeg",
+  wav: "audio/wav",
+  m4a: "audio/mp4",
+  aac: "audio/aac",
+  opus: "audio/ogg",
+  vorbis: "audio/ogg",
+  flac: "audio/flac",
+};
+
+async function ffmpeg(args: string[]): Promise<Buffer> {
+  const { stdout } = await run("ffmpeg", ["-hide_banner", "-loglevel", "error", ...args], { encoding: "buffer", maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** A sine tone of `freq` Hz lasting `seconds`, encoded as `format` (mono unless `channels`). */
+export function makeTone(format: ToneFormat, freq: number, seconds: number, opts: { sampleRate?: number; channels?: number } = {}): Promise<Buffer> {
+  const rate = opts.sampleRate ?? (format === "opus" ? 48_000 : 44_100);
+  const layout = (opts.channels ?? 1) === 2 ? "stereo" : "mono";
+  return ffmpeg([
+    "-f", "lavfi", "-i", `sine=frequency=${freq}:sample_rate=${rate}:duration=${seconds}`,
+    "-af", `volume=4,aformat=channel_layouts=${layout}`, ...ENCODERS[format], "pipe:1",
+  ]);
+}
+
+/** A silent FLAC of `hours` hours (8 kHz mono, 64k-sample frames): about 70 kB for 10 hours. */
+export function makeLongSilence(hours: number): Promise<Buffer> {
+  return ffmpeg(["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono:n=65535", "-t", String(hours * 3600), "-c:a", "flac", "-frame_size", "65535", "-f", "flac", "pipe:1"]);
+}
+
+/** A decompression-style bomb: 20 s of 8-channel 384 kHz silence as FLAC, a 16 kB file that decodes to 123 MB of samples. */
+export function makeAudioBomb(): Promise<Buffer> {
+  return ffmpeg(["-f", "lavfi", "-i", "anullsrc=r=384000:cl=7.1:n=65535", "-t", "20", "-c:a", "flac", "-f", "flac", "pipe:1"]);
+}
+
+/** The strongest frequency (Hz) in the first audio stream of `file` (or bytes), over its middle `seconds`. */
+export async function dominantFrequency(file: string, opts: { start?: number; seconds?: number } = {}): Promise<number> {
+  const rate = 48_000;
+  const n = 16_384;
+  const pcm = await ffmpeg(["-ss", String(opts.start ?? 0.2), "-i", file, "-map", "0:a:0", "-t", String(opts.seconds ?? 0.5), "-ac", "1", "-ar", String(rate), "-f", "s16le", "pipe:1"]);
+  const re = new Float64Array(n);
+  const im = new Float64Array(n);
+  const count = Math.min(n, pcm.length / 2);
+  for (let i = 0; i < count; i++) re[i] = (pcm.readInt16LE(2 * i) / 32768) * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (count - 1)));
+  fft(re, im);
+  let best = 1;
+  for (let k = 2; k < n / 2; k++) if (Math.hypot(re[k]!, im[k]!) > Math.hypot(re[best]!, im[best]!)) best = k;
+  return (best * rate) / n;
+}
