@@ -1,17 +1,19 @@
 // Turns an `audio_url` value (http(s) URL, data: URI or one of this server's file URLs) into a checked
 // audio file on disk for the engines. The bytes come through the same SSRF-checked fetch and limits as
 // images; the container is recognised from its first bytes and then read by ffprobe with that demuxer
-// forced and only local files allowed. Everything is decided from headers, never by decoding: a long
-// file (a 10-hour silent FLAC is 70 kB) or a decompression-style bomb (a tiny file that would decode to
-// hundreds of MB of samples) is refused in milliseconds. Every failure is an InputError naming the field.
-import { execFile } from "node:child_process";
+// forced and only local files allowed. Limits are checked from headers, never by decoding the whole
+// file: a long file (a 10-hour silent FLAC is 70 kB) or a decompression-style bomb (a tiny file that
+// would decode to hundreds of MB of samples) is refused in milliseconds. Only a file whose header gives
+// no length (a streamed FLAC or WebM) is decoded, and then at most up to the longest accepted length.
+// Every failure is an InputError naming the field.
+import { execFile, spawn } from "node:child_process";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { InfrastructureError, InputError, type FieldError } from "../errors.js";
 import type { PreparedAudio } from "../engines/types.js";
 import { DEFAULT_MAX_REDIRECTS, ImageFetchError, readImageSource, type HostResolver, type LocalFileResolver } from "./fetch.js";
-import { ffprobeBinary } from "./ffmpeg.js";
+import { ffmpegBinary, ffprobeBinary } from "./ffmpeg.js";
 import { describeInput } from "./image.js";
 
 const run = promisify(execFile);
@@ -63,6 +65,7 @@ export interface PrepareAudioOptions {
   lookup?: HostResolver;
   trustedAddresses?: readonly string[];
   ffprobePath?: string;
+  ffmpegPath?: string;
   requestId?: string;
 }
 
@@ -251,7 +254,15 @@ async function checkHeader(file: string, container: AudioContainer, source: stri
     );
   }
   if (header.durationSeconds === undefined) {
-    throw fieldError(opts, source, "unsupported_audio_format", `Could not load the audio: the ${name} header gives no duration`);
+    // No length in the header: decode, but never past the longest accepted length (plus a little).
+    let measured: number;
+    try {
+      measured = await decodedSeconds(file, AUDIO_DEMUXERS[container], opts.maxSeconds + 0.25, opts);
+    } catch (err) {
+      throwIfAborted(opts.signal);
+      throw fieldError(opts, source, "unsupported_audio_format", `Could not load the audio: the ${name} data could not be decoded`, undefined, err);
+    }
+    header.durationSeconds = measured;
   }
   if (header.durationSeconds > opts.maxSeconds) {
     throw fieldError(
@@ -266,6 +277,37 @@ async function checkHeader(file: string, container: AudioContainer, source: stri
     throw fieldError(opts, source, "audio_duration_too_short", "The audio is empty (shorter than 10 ms)", { duration: header.durationSeconds });
   }
   return header;
+}
+
+/**
+ * Decodes at most `capSeconds` of the first audio stream (8 kHz mono: cheap) and returns how many
+ * seconds there were; `capSeconds` itself means "at least that long".
+ */
+export function decodedSeconds(file: string, demuxer: string, capSeconds: number, opts: { ffmpegPath?: string; signal?: AbortSignal } = {}): Promise<number> {
+  const bin = ffmpegBinary(opts.ffmpegPath).path;
+  const rate = 8000;
+  const args = [
+    "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-protocol_whitelist", "file",
+    "-f", demuxer, "-t", capSeconds.toFixed(3), "-i", file, "-map", "0:a:0", "-vn", "-ac", "1", "-ar", String(rate), "-f", "s16le", "pipe:1",
+  ];
+  return new Promise<number>((resolve, reject) => {
+    const proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let bytes = 0;
+    let stderr = "";
+    const timer = setTimeout(() => proc.kill("SIGKILL"), PROBE_TIMEOUT_MS);
+    const onAbort = () => proc.kill("SIGKILL");
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    proc.stdout!.on("data", (chunk: Buffer) => (bytes += chunk.length));
+    proc.stderr!.setEncoding("utf8");
+    proc.stderr!.on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-2048)));
+    proc.on("error", reject);
+    proc.on("close", (code, sig) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (code !== 0) return reject(new Error(`ffmpeg exit ${code ?? sig}: ${stderr.trim().split("\n").pop() ?? ""}`));
+      resolve(Math.min(capSeconds, bytes / 2 / rate));
+    });
+  });
 }
 
 function formatSeconds(s: number): string {

@@ -75,6 +75,7 @@ export function createJobRunner({ config, files }: { config: Config; files: File
           signal: ctx.signal,
           resolveLocalFile,
           ffprobePath: config.ffprobePath,
+          ffmpegPath: config.ffmpegPath,
           requestId: request.id,
         });
       }

@@ -2,6 +2,9 @@
 // 10-hour silent FLAC, a tiny many-channel high-rate "bomb"), and the dominant frequency of a file's
 // audio, measured by decoding it with ffmpeg and taking the FFT peak.
 import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { promisify } from "node:util";
 import { fft } from "../../src/engines/preview/visualiser.js";
 
@@ -34,24 +37,42 @@ async function ffmpeg(args: string[]): Promise<Buffer> {
   return stdout;
 }
 
-/** A sine tone of `freq` Hz lasting `seconds`, encoded as `format` (mono unless `channels`). */
-export function makeTone(format: ToneFormat, freq: number, seconds: number, opts: { sampleRate?: number; channels?: number } = {}): Promise<Buffer> {
-  const rate = opts.sampleRate ?? (format === "opus" ? 48_000 : 44_100);
-  const layout = (opts.channels ?? 1) === 2 ? "stereo" : "mono";
-  return ffmpeg([
-    "-f", "lavfi", "-i", `sine=frequency=${freq}:sample_rate=${rate}:duration=${seconds}`,
-    "-af", `volume=4,aformat=channel_layouts=${layout}`, ...ENCODERS[format], "pipe:1",
-  ]);
+/**
+ * Encodes into a seekable file and returns its bytes, as a real file would be: M4A needs it, and FLAC
+ * only records its length (STREAMINFO total samples) when the muxer can seek back. `pipe: true`
+ * streams instead (FLAC without a length, as from a live encoder).
+ */
+async function ffmpegFile(args: string[], ext: string, pipe = false): Promise<Buffer> {
+  if (pipe) return ffmpeg([...args, "pipe:1"]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-audio-"));
+  try {
+    const file = path.join(dir, `out.${ext}`);
+    await ffmpeg([...args, "-y", file]);
+    return fs.readFileSync(file);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-/** A silent FLAC of `hours` hours (8 kHz mono, 64k-sample frames): about 70 kB for 10 hours. */
-export function makeLongSilence(hours: number): Promise<Buffer> {
-  return ffmpeg(["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono:n=65535", "-t", String(hours * 3600), "-c:a", "flac", "-frame_size", "65535", "-f", "flac", "pipe:1"]);
+/** A sine tone of `freq` Hz lasting `seconds`, encoded as `format` (mono unless `channels`). */
+export function makeTone(format: ToneFormat, freq: number, seconds: number, opts: { sampleRate?: number; channels?: number; pipe?: boolean } = {}): Promise<Buffer> {
+  const rate = opts.sampleRate ?? (format === "opus" ? 48_000 : 44_100);
+  const layout = (opts.channels ?? 1) === 2 ? "stereo" : "mono";
+  return ffmpegFile(
+    ["-f", "lavfi", "-i", `sine=frequency=${freq}:sample_rate=${rate}:duration=${seconds}`, "-af", `volume=4,aformat=channel_layouts=${layout}`, ...ENCODERS[format]],
+    format,
+    opts.pipe,
+  );
+}
+
+/** A silent FLAC of `hours` hours (8 kHz mono, 64k-sample frames): about 70 kB for 10 hours. `pipe`: without its length in the header. */
+export function makeLongSilence(hours: number, opts: { pipe?: boolean } = {}): Promise<Buffer> {
+  return ffmpegFile(["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono:n=65535", "-t", String(hours * 3600), "-c:a", "flac", "-frame_size", "65535", "-f", "flac"], "flac", opts.pipe);
 }
 
 /** A decompression-style bomb: 20 s of 8-channel 384 kHz silence as FLAC, a 16 kB file that decodes to 123 MB of samples. */
 export function makeAudioBomb(): Promise<Buffer> {
-  return ffmpeg(["-f", "lavfi", "-i", "anullsrc=r=384000:cl=7.1:n=65535", "-t", "20", "-c:a", "flac", "-f", "flac", "pipe:1"]);
+  return ffmpegFile(["-f", "lavfi", "-i", "anullsrc=r=384000:cl=7.1:n=65535", "-t", "20", "-c:a", "flac", "-f", "flac"], "flac");
 }
 
 /** The strongest frequency (Hz) in the first audio stream of `file` (or bytes), over its middle `seconds`. */
