@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeVideo, type VideoProbe } from "../src/media/probe.js";
-import { dominantFrequency, makeAudioBomb, makeLongSilence, makeTone, TONE_MIME, type ToneFormat } from "./helpers/audio.js";
+import { dominantFrequency, makeAudioBomb, makeLongSilence, makeTone, probedSeconds, TONE_MIME, type ToneFormat } from "./helpers/audio.js";
 import { blobOf, falClient, testImageDataUri } from "./helpers/fal.js";
 import { startTestService, type TestService } from "./helpers/service.js";
 
@@ -24,7 +24,7 @@ const served = new Map<string, { bytes: Buffer; type: string }>();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-a2v-"));
 
 beforeAll(async () => {
-  svc = await startTestService();
+  svc = await startTestService({ env: { PREVIEW_CONCURRENCY: "2" } });
   // A plain file server on loopback (the service allows private URLs, as in local use); /go/x redirects to /x.
   files = http.createServer((req, res) => {
     const name = (req.url ?? "").replace(/^\/+/, "");
@@ -100,29 +100,35 @@ describe("audio-to-video on the preview engine", () => {
     expect(Object.keys(doc.paths)).toContain(`/queue.fal.run/${A2V}`);
   });
 
-  it.each(CASES.map((c) => [`${c.format} via ${c.via}${c.withImage ? " with an image" : " (visualised)"}`, c] as const))(
-    "%s: the clip follows the audio, which is laid under it as 48 kHz stereo AAC",
-    async (_name, c) => {
-      const client = falClient(svc.url, svc.key);
-      const bytes = await makeTone(c.format, c.freq, c.seconds);
-      const input: Record<string, unknown> = { audio_url: await audioUrlFor(c, bytes), fps: 24, seed: 11 };
-      if (c.withImage) input.image_url = await testImageDataUri(480, 270, c.freq % 360);
-      const result = await client.subscribe(A2V, { input: input as { audio_url: string }, pollInterval: 100 });
-      const video = (result.data as { video: { url: string; duration: number; num_frames: number; fps: number } }).video;
-      const file = await download(video.url, `${c.format}.mp4`);
-      const probe: VideoProbe = await probeVideo(file);
-      const frames = Math.round(c.seconds * 24);
-      expect([probe.video.width, probe.video.height, probe.video.fps, probe.video.frames]).toEqual([1920, 1080, 24, frames]);
-      expect([video.num_frames, video.fps]).toEqual([frames, 24]);
-      expect(video.duration).toBeCloseTo(frames / 24, 6);
-      expect(probe.audio).toMatchObject({ codec: "aac", sampleRate: 48_000, channels: 2 });
-      // The output's audio lasts as long as the input (rounded to whole frames, plus AAC's last frame).
-      expect(Math.abs(probe.audio!.durationSeconds - c.seconds)).toBeLessThan(0.08);
-      // The content survives: the input tone's frequency is the output's strongest.
-      const found = await dominantFrequency(file, { start: 0.1, seconds: c.seconds - 0.2 });
-      expect(Math.abs(found - c.freq)).toBeLessThan(c.freq * 0.02);
-    },
-  );
+  it("each input format (MP3, WAV, M4A, OGG/Opus, FLAC) is accepted: the clip follows the audio, laid under it as 48 kHz stereo AAC", async () => {
+    const client = falClient(svc.url, svc.key);
+    // Two at a time on the engine (PREVIEW_CONCURRENCY=2): the clips are short, the cost is start-up.
+    await Promise.all(
+      CASES.map(async (c) => {
+        const what = `${c.format} via ${c.via}${c.withImage ? " with an image" : " (visualised)"}`;
+        const bytes = await makeTone(c.format, c.freq, c.seconds);
+        const input: Record<string, unknown> = { audio_url: await audioUrlFor(c, bytes), fps: 24, seed: 11 };
+        if (c.withImage) input.image_url = await testImageDataUri(480, 270, c.freq % 360);
+        const result = await client.subscribe(A2V, { input: input as { audio_url: string }, pollInterval: 100 });
+        const video = (result.data as { video: { url: string; duration: number; num_frames: number; fps: number } }).video;
+        const file = await download(video.url, `${c.format}.mp4`);
+        const probe: VideoProbe = await probeVideo(file);
+        // The clip lasts as long as ffprobe says the input does (an MP3's length includes its encoder padding).
+        const inputSeconds = await probedSeconds(bytes);
+        expect(Math.abs(inputSeconds - c.seconds), what).toBeLessThan(0.06);
+        const frames = Math.round(inputSeconds * 24);
+        expect([probe.video.width, probe.video.height, probe.video.fps, probe.video.frames], what).toEqual([1920, 1080, 24, frames]);
+        expect([video.num_frames, video.fps], what).toEqual([frames, 24]);
+        expect(video.duration, what).toBeCloseTo(frames / 24, 6);
+        expect(probe.audio, what).toMatchObject({ codec: "aac", sampleRate: 48_000, channels: 2 });
+        // The output's audio lasts as long as the input (rounded to whole frames, plus AAC's last frame).
+        expect(Math.abs(probe.audio!.durationSeconds - inputSeconds), what).toBeLessThan(0.06);
+        // The content survives: the input tone's frequency is the output's strongest.
+        const found = await dominantFrequency(file, { start: 0.1, seconds: c.seconds - 0.2 });
+        expect(Math.abs(found - c.freq), `${what}: found ${found} Hz`).toBeLessThan(c.freq * 0.02);
+      }),
+    );
+  });
 
   it("keeps no inline audio in the stored request: history shows this server's file URL", async () => {
     const res = await fetch(`${svc.url}/api/requests?limit=50`, { headers: { authorization: `Key ${svc.key}` } });
@@ -134,11 +140,15 @@ describe("audio-to-video on the preview engine", () => {
 
   it("a missing audio_url and non-audio bytes are 422s naming audio_url", async () => {
     const client = falClient(svc.url, svc.key);
-    expect(await failureOf(client, { prompt: "no audio" })).toMatchObject({ status: 422, locs: ["body.audio_url"] });
+    const missing = await failureOf(client, { prompt: "no audio" });
+    expect(missing).toMatchObject({ status: 422, locs: ["body.audio_url"] });
     const png = Buffer.from((await testImageDataUri(64, 64)).split(",")[1]!, "base64");
-    expect(await failureOf(client, { audio_url: dataUri(png, "audio/mpeg"), seed: 1 })).toMatchObject({ status: 422, locs: ["body.audio_url"], types: ["unsupported_audio_format"] });
+    const notAudio = await failureOf(client, { audio_url: dataUri(png, "audio/mpeg"), seed: 1 });
+    expect(notAudio).toMatchObject({ status: 422, locs: ["body.audio_url"], types: ["unsupported_audio_format"] });
     const html = Buffer.from("<!doctype html><html><body>not audio</body></html>");
-    expect(await failureOf(client, { audio_url: dataUri(html, "audio/wav"), seed: 2 })).toMatchObject({ status: 422, locs: ["body.audio_url"], types: ["unsupported_audio_format"] });
+    const page = await failureOf(client, { audio_url: dataUri(html, "audio/wav"), seed: 2 });
+    expect(page).toMatchObject({ status: 422, locs: ["body.audio_url"], types: ["unsupported_audio_format"] });
+    console.log(`422s through the client: missing ${missing.ms} ms, PNG bytes ${notAudio.ms} ms, HTML ${page.ms} ms`);
   });
 
   it("a 10-hour silent file and a decompression-style bomb are refused from their headers with 422s naming audio_url", async () => {

@@ -75,6 +75,20 @@ export function makeAudioBomb(): Promise<Buffer> {
   return ffmpegFile(["-f", "lavfi", "-i", "anullsrc=r=384000:cl=7.1:n=65535", "-t", "20", "-c:a", "flac", "-f", "flac"], "flac");
 }
 
+/** The length ffprobe reads from a file's header (container, else stream), in seconds. */
+export async function probedSeconds(bytes: Buffer): Promise<number> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-audio-"));
+  try {
+    const file = path.join(dir, "in");
+    fs.writeFileSync(file, bytes);
+    const { stdout } = await run("ffprobe", ["-v", "error", "-show_entries", "format=duration:stream=duration", "-of", "json", file]);
+    const info = JSON.parse(stdout) as { format?: { duration?: string }; streams?: { duration?: string }[] };
+    return Number(info.format?.duration ?? info.streams?.[0]?.duration);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** The strongest frequency (Hz) in the first audio stream of `file` (or bytes), over its middle `seconds`. */
 export async function dominantFrequency(file: string, opts: { start?: number; seconds?: number } = {}): Promise<number> {
   const rate = 48_000;
