@@ -59,6 +59,7 @@ describe("sniffAudioFormat", () => {
     ["opus", "ogg"],
     ["vorbis", "ogg"],
     ["flac", "flac"],
+    ["webm", "webm"],
   ] as [ToneFormat, string][])("recognises %s", async (format, container) => {
     expect(sniffAudioFormat(await makeTone(format, 440, 0.2))).toBe(container);
   });
@@ -78,6 +79,7 @@ describe("prepareAudio", () => {
     ["m4a", "aac", "m4a"],
     ["opus", "opus", "ogg"],
     ["flac", "flac", "flac"],
+    ["webm", "opus", "webm"],
   ] as [ToneFormat, string, string][])("accepts %s and reads its header", async (format, codec, ext) => {
     const got = await prepareAudio(dataUri(await makeTone(format, 440, 1.5, { channels: 2 }), TONE_MIME[format]), options());
     expect(got).toMatchObject({ codec, channels: 2 });
@@ -106,9 +108,11 @@ describe("prepareAudio", () => {
   });
 
   it("measures a file whose header has no length by decoding at most the longest accepted length", async () => {
-    const streamed = await makeTone("flac", 440, 1.5, { pipe: true });
-    const got = await prepareAudio(dataUri(streamed, "audio/flac"), options());
-    expect(got.durationSeconds).toBeCloseTo(1.5, 1);
+    for (const format of ["flac", "webm"] as const) {
+      const streamed = await makeTone(format, 440, 1.5, { pipe: true });
+      const got = await prepareAudio(dataUri(streamed, TONE_MIME[format]), options());
+      expect(got.durationSeconds, format).toBeCloseTo(1.5, 1);
+    }
     const longStreamed = await makeLongSilence(1, { pipe: true });
     expect(await refusal(dataUri(longStreamed, "audio/flac"))).toMatchObject({ type: "audio_duration_too_long" });
   });

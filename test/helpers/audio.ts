@@ -10,7 +10,7 @@ import { fft } from "../../src/engines/preview/visualiser.js";
 
 const run = promisify(execFile);
 
-export type ToneFormat = "mp3" | "wav" | "m4a" | "opus" | "flac" | "vorbis" | "aac";
+export type ToneFormat = "mp3" | "wav" | "m4a" | "opus" | "flac" | "vorbis" | "aac" | "webm";
 
 const ENCODERS: Record<ToneFormat, string[]> = {
   mp3: ["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3"],
@@ -20,6 +20,7 @@ const ENCODERS: Record<ToneFormat, string[]> = {
   opus: ["-c:a", "libopus", "-b:a", "64k", "-f", "ogg"],
   vorbis: ["-c:a", "libvorbis", "-q:a", "3", "-f", "ogg"],
   flac: ["-c:a", "flac", "-f", "flac"],
+  webm: ["-c:a", "libopus", "-b:a", "64k", "-f", "webm"],
 };
 
 export const TONE_MIME: Record<ToneFormat, string> = {
@@ -30,6 +31,7 @@ export const TONE_MIME: Record<ToneFormat, string> = {
   opus: "audio/ogg",
   vorbis: "audio/ogg",
   flac: "audio/flac",
+  webm: "audio/webm",
 };
 
 async function ffmpeg(args: string[]): Promise<Buffer> {
@@ -56,7 +58,7 @@ async function ffmpegFile(args: string[], ext: string, pipe = false): Promise<Bu
 
 /** A sine tone of `freq` Hz lasting `seconds`, encoded as `format` (mono unless `channels`). */
 export function makeTone(format: ToneFormat, freq: number, seconds: number, opts: { sampleRate?: number; channels?: number; pipe?: boolean } = {}): Promise<Buffer> {
-  const rate = opts.sampleRate ?? (format === "opus" ? 48_000 : 44_100);
+  const rate = opts.sampleRate ?? (format === "opus" || format === "webm" ? 48_000 : 44_100);
   const layout = (opts.channels ?? 1) === 2 ? "stereo" : "mono";
   return ffmpegFile(
     ["-f", "lavfi", "-i", `sine=frequency=${freq}:sample_rate=${rate}:duration=${seconds}`, "-af", `volume=4,aformat=channel_layouts=${layout}`, ...ENCODERS[format]],
