@@ -128,14 +128,16 @@ describe("audio-to-video on the preview engine", () => {
         expect(Math.abs(found - c.freq), `${what}: found ${found} Hz`).toBeLessThan(c.freq * 0.02);
       }),
     );
-  });
-
-  it("keeps no inline audio in the stored request: history shows this server's file URL", async () => {
+    // Inline audio was moved into file storage at admission: the stored requests carry file URLs only.
     const res = await fetch(`${svc.url}/api/requests?limit=50`, { headers: { authorization: `Key ${svc.key}` } });
-    const text = await res.text();
-    expect(res.status).toBe(200);
-    expect(text).toContain("audio_url");
-    expect(text).not.toMatch(/data:audio/);
+    const history = (await res.json()) as { requests: { endpoint: string; model: string; input: { audio_url: string } }[] };
+    const a2v = history.requests.filter((r) => r.endpoint === A2V);
+    expect(a2v).toHaveLength(CASES.length);
+    for (const r of a2v) {
+      expect(r.model).toBe("preview");
+      expect(r.input.audio_url).toMatch(new RegExp(`^(${svc.url}/files/|${filesBase}/)`));
+    }
+    expect(a2v.filter((r) => r.input.audio_url.startsWith(`${svc.url}/files/`))).toHaveLength(CASES.filter((c) => c.via !== "http").length);
   });
 
   it("a missing audio_url and non-audio bytes are 422s naming audio_url", async () => {
