@@ -126,6 +126,11 @@ describe("audio-to-video on the preview engine", () => {
         // The content survives: the input tone's frequency is the output's strongest.
         const found = await dominantFrequency(file, { start: 0.1, seconds: c.seconds - 0.2 });
         expect(Math.abs(found - c.freq), `${what}: found ${found} Hz`).toBeLessThan(c.freq * 0.02);
+        // Presented as the preview it is, never as the LTX model.
+        const status = await fetch(`${svc.url}/queue.fal.run/fal-ai/ltx-2.3/requests/${result.requestId}/status?logs=1`, { headers: { authorization: `Key ${svc.key}` } });
+        const logs = ((await status.json()) as { logs: { message: string }[] }).logs.map((l) => l.message).join("\n");
+        expect(logs, what).toContain("not the LTX-2.3 model");
+        expect(logs, what).toMatch(c.withImage ? /camera / : /visualisation of the input audio/);
       }),
     );
     // Inline audio was moved into file storage at admission: the stored requests carry file URLs only.
