@@ -124,6 +124,10 @@ export interface Config {
   tlsKeyFile?: string;
   /** Bearer token /metrics requires (METRICS_TOKEN); unset: /metrics answers without one. */
   metricsToken?: string;
+  /** Largest input audio (audio_url) in bytes, every source. Default: IMAGE_FETCH_LIMIT_BYTES (25 MB). */
+  audioFetchLimitBytes: number;
+  /** Time allowed for one input audio download in ms. Default: IMAGE_FETCH_TIMEOUT_MS (20 s). */
+  audioFetchTimeoutMs: number;
 }
 
 export type StorageLocation = { kind: "file"; root: string } | { kind: "s3"; bucket: string; prefix: string };
@@ -265,6 +269,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     tlsCertFile: env.TLS_CERT_FILE ? path.resolve(env.TLS_CERT_FILE) : undefined,
     tlsKeyFile: env.TLS_KEY_FILE ? path.resolve(env.TLS_KEY_FILE) : undefined,
     metricsToken: env.METRICS_TOKEN?.trim() || undefined,
+    audioFetchLimitBytes: int(env, "AUDIO_FETCH_LIMIT_BYTES", int(env, "IMAGE_FETCH_LIMIT_BYTES", 25_000_000)),
+    audioFetchTimeoutMs: int(env, "AUDIO_FETCH_TIMEOUT_MS", int(env, "IMAGE_FETCH_TIMEOUT_MS", 20_000)),
     ...overrides,
   };
   if (overrides.port !== undefined && overrides.publicUrl === undefined && !env.PUBLIC_URL) {

@@ -256,7 +256,9 @@ function textToVideoSchema(limits: EndpointLimits) {
 }
 
 export const audioToVideoSchema = z.object({
-  audio_url: audioUrl("The URL of the audio track the video follows; the clip lasts as long as the audio (up to 20 s)."),
+  audio_url: audioUrl(
+    "The URL of the audio track the video follows (MP3, WAV, AAC/M4A, OGG/Opus or FLAC); the clip lasts as long as the audio (up to 20 s).",
+  ),
   image_url: imageUrl("Optional URL of an image to use as the first frame of the video.").optional(),
   prompt: z.string().min(1).max(5000).optional().describe("The prompt to guide the audio-driven video generation"),
   resolution: z.enum(RESOLUTIONS).default("1080p").describe("The resolution of the generated video"),
@@ -317,9 +319,5 @@ export const FAMILY_ENDPOINTS: FamilyEndpointDef[] = [
   },
 ];
 
-/**
- * Every endpoint this server serves: image-to-video (Pro, Fast) and text-to-video (Pro, Fast).
- * Audio-to-video has its schema and price above but is not routed until an engine lays an input
- * audio track under a clip (audio intake and the preview's audio-to-video are still to come).
- */
-export const ENDPOINTS: EndpointDef[] = [...IMAGE_TO_VIDEO_ENDPOINTS, ...FAMILY_ENDPOINTS.filter((e) => e.kind !== "audio-to-video")];
+/** Every endpoint this server serves: image-to-video (Pro, Fast), text-to-video (Pro, Fast) and audio-to-video. */
+export const ENDPOINTS: EndpointDef[] = [...IMAGE_TO_VIDEO_ENDPOINTS, ...FAMILY_ENDPOINTS];

@@ -1,4 +1,4 @@
-// The rest of the LTX-2.3 family (text-to-video Pro/Fast; audio-to-video not routed yet) on a running server: routed
+// The rest of the LTX-2.3 family (text-to-video Pro/Fast, audio-to-video) on a running server: routed
 // from their schemas (422 naming the field through the official @fal-ai/client), listed with the engine
 // serving each, and a start refused when ENGINES gives an endpoint to an engine that cannot serve it.
 import { ApiError } from "@fal-ai/client";
@@ -35,12 +35,12 @@ async function fieldErrorOf(endpoint: string, input: Record<string, unknown>): P
 }
 
 describe("family endpoints", () => {
-  it("/api/endpoints lists the four routed endpoints with the engine serving each", async () => {
+  it("/api/endpoints lists the five routed endpoints with the engine serving each", async () => {
     const res = await fetch(`${svc.url}/api/endpoints`);
     const body = (await res.json()) as { id: string; engine: string }[];
     expect(body.map((e) => e.id)).toEqual(ENDPOINTS.map((e) => e.id));
-    expect(body.map((e) => e.id)).toHaveLength(4);
-    for (const f of FAMILY_ENDPOINTS.filter((e) => e.kind === "text-to-video")) expect(body.find((e) => e.id === f.id)?.engine).toBe("preview");
+    expect(body.map((e) => e.id)).toHaveLength(5);
+    for (const f of FAMILY_ENDPOINTS) expect(body.find((e) => e.id === f.id)?.engine).toBe("preview");
   });
 
   it("text-to-video renders on the preview engine through the official client, probed with ffprobe", async () => {
@@ -61,12 +61,10 @@ describe("family endpoints", () => {
 
   it("the OpenAPI document has sync and queue routes for each new endpoint", async () => {
     const doc = (await (await fetch(`${svc.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    for (const f of FAMILY_ENDPOINTS.filter((e) => e.kind === "text-to-video")) {
+    for (const f of FAMILY_ENDPOINTS) {
       expect(Object.keys(doc.paths)).toContain(`/fal.run/${f.id}`);
       expect(Object.keys(doc.paths)).toContain(`/queue.fal.run/${f.id}`);
     }
-    // Audio-to-video is not routed until an engine lays input audio under a clip.
-    expect(Object.keys(doc.paths)).not.toContain("/fal.run/fal-ai/ltx-2.3/audio-to-video");
   });
 
   it("bad inputs are 422 naming the field, through the official client", async () => {

@@ -1,4 +1,4 @@
-// Reads the bytes behind an image input: a data: URI, one of this server's own file URLs, or an
+// Reads the bytes behind an image or audio input: a data: URI, one of this server's own file URLs, or an
 // http(s) URL fetched without SSRF holes (addresses checked after DNS and on every redirect hop).
 import dns from "node:dns";
 import fsp from "node:fs/promises";
@@ -65,6 +65,10 @@ export interface ReadImageSourceOptions {
    * for one trusted internal host; tests use it to let a loopback server stand in for a public one).
    */
   trustedAddresses?: readonly string[];
+  /** Accept header sent with http(s) requests. Default: the image types. */
+  accept?: string;
+  /** What the input is, in the too-large message ("an input image may have"). Default "an input image". */
+  noun?: string;
 }
 
 export interface ImageSourceBytes {
@@ -82,7 +86,7 @@ const USER_AGENT = "ltx-serve (input image fetch)";
 
 /** Reads an image_url value into memory, enforcing the byte cap, the deadline and the address policy. */
 export async function readImageSource(source: string, opts: ReadImageSourceOptions): Promise<ImageSourceBytes> {
-  if (/^data:/i.test(source)) return decodeDataUri(source, opts.maxBytes);
+  if (/^data:/i.test(source)) return decodeDataUri(source, opts.maxBytes, opts.noun);
   let url: URL;
   try {
     url = new URL(source);
@@ -96,7 +100,7 @@ export async function readImageSource(source: string, opts: ReadImageSourceOptio
 // data: URIs (fal-wire-protocol.md 7.1: the client sends them as strings)
 
 /** Decodes `data:[<mime>][;param]*[;base64],<data>` without building a URL object for megabytes of text. */
-export function decodeDataUri(uri: string, maxBytes: number): ImageSourceBytes {
+export function decodeDataUri(uri: string, maxBytes: number, noun?: string): ImageSourceBytes {
   const comma = uri.indexOf(",");
   if (comma < 0) throw new ImageFetchError("bad_data_uri", "has no comma before its data");
   const meta = uri.slice(5, comma);
@@ -107,25 +111,25 @@ export function decodeDataUri(uri: string, maxBytes: number): ImageSourceBytes {
   if (isBase64) {
     // Estimate before decoding so that an oversize URI costs no second copy.
     const estimated = Math.floor((payload.length * 3) / 4);
-    if (estimated > maxBytes + 3) throw tooLarge(estimated, maxBytes);
+    if (estimated > maxBytes + 3) throw tooLarge(estimated, maxBytes, noun);
     const compact = /\s/.test(payload) ? payload.replace(/\s+/g, "") : payload;
     if (!/^[A-Za-z0-9+/\-_]*={0,2}$/.test(compact)) {
       throw new ImageFetchError("bad_data_uri", "has base64 data with characters outside the base64 alphabet");
     }
     bytes = Buffer.from(compact, "base64");
   } else {
-    if (payload.length > maxBytes * 3) throw tooLarge(payload.length, maxBytes);
+    if (payload.length > maxBytes * 3) throw tooLarge(payload.length, maxBytes, noun);
     // Byte-wise percent-decoding (decodeURIComponent would insist on UTF-8).
     bytes = Buffer.from(payload.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), "latin1");
   }
-  if (bytes.length > maxBytes) throw tooLarge(bytes.length, maxBytes);
+  if (bytes.length > maxBytes) throw tooLarge(bytes.length, maxBytes, noun);
   if (bytes.length === 0) throw new ImageFetchError("bad_data_uri", "has no data");
   return { bytes, finalUrl: "data:", origin: "data", declaredType };
 }
 
-function tooLarge(size: number | undefined, maxBytes: number): ImageFetchError {
+function tooLarge(size: number | undefined, maxBytes: number, noun = "an input image"): ImageFetchError {
   const what = size === undefined ? "is larger" : `is ${formatBytes(size)}, larger`;
-  return new ImageFetchError("too_large", `${what} than the ${formatBytes(maxBytes)} an input image may have`, {
+  return new ImageFetchError("too_large", `${what} than the ${formatBytes(maxBytes)} ${noun} may have`, {
     ctx: { max_size: maxBytes },
   });
 }
@@ -240,7 +244,7 @@ function checkUrlShape(url: URL, policy: AddressPolicy): void {
   }
 }
 
-async function readLocalFile(path: string, maxBytes: number): Promise<Buffer> {
+async function readLocalFile(path: string, maxBytes: number, noun?: string): Promise<Buffer> {
   let size: number;
   try {
     const stat = await fsp.stat(path);
@@ -249,7 +253,7 @@ async function readLocalFile(path: string, maxBytes: number): Promise<Buffer> {
   } catch (err) {
     throw new ImageFetchError("not_found", "names a file of this server that does not exist (or has expired)", { cause: err });
   }
-  if (size > maxBytes) throw tooLarge(size, maxBytes);
+  if (size > maxBytes) throw tooLarge(size, maxBytes, noun);
   return fsp.readFile(path);
 }
 
@@ -280,7 +284,7 @@ async function fetchHttp(start: URL, opts: ReadImageSourceOptions): Promise<Imag
       if (opts.resolveLocalFile) {
         const localPath = await opts.resolveLocalFile(url);
         if (localPath !== undefined) {
-          return { bytes: await readLocalFile(localPath, opts.maxBytes), finalUrl: url.href, origin: "local" };
+          return { bytes: await readLocalFile(localPath, opts.maxBytes, opts.noun), finalUrl: url.href, origin: "local" };
         }
       }
       checkUrlShape(url, policy);
@@ -291,7 +295,7 @@ async function fetchHttp(start: URL, opts: ReadImageSourceOptions): Promise<Imag
           method: "GET",
           signal,
           headers: {
-            accept: "image/png,image/jpeg,image/webp,image/avif,image/gif,image/*;q=0.8",
+            accept: opts.accept ?? "image/png,image/jpeg,image/webp,image/avif,image/gif,image/*;q=0.8",
             // Compressed transfer would let a small body inflate past the byte cap unseen.
             "accept-encoding": "identity",
             "user-agent": USER_AGENT,
@@ -322,7 +326,7 @@ async function fetchHttp(start: URL, opts: ReadImageSourceOptions): Promise<Imag
       const declaredLength = Number(res.headers["content-length"]);
       if (Number.isFinite(declaredLength) && declaredLength > opts.maxBytes) {
         discard(res.body);
-        throw tooLarge(declaredLength, opts.maxBytes);
+        throw tooLarge(declaredLength, opts.maxBytes, opts.noun);
       }
       const parts: Buffer[] = [];
       let received = 0;
@@ -331,7 +335,7 @@ async function fetchHttp(start: URL, opts: ReadImageSourceOptions): Promise<Imag
           received += (chunk as Buffer).length;
           if (received > opts.maxBytes) {
             discard(res.body);
-            throw tooLarge(undefined, opts.maxBytes);
+            throw tooLarge(undefined, opts.maxBytes, opts.noun);
           }
           parts.push(chunk as Buffer);
         }

@@ -1,11 +1,13 @@
-// Runs one request: fetches and decodes its images, resolves the exact output, lets the engine make
-// the MP4, checks the file with ffprobe against what was asked, and stores it with a thumbnail.
+// Runs one request: fetches and decodes its images, checks its input audio, resolves the exact output,
+// lets the engine make the MP4, checks the file with ffprobe against what was asked, and stores it
+// with a thumbnail.
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "../config.js";
-import { RESOLUTION_SIZES, findEndpoint, priceOf, resolveOutputSpec } from "../endpoints.js";
+import { AUDIO_DURATION_MARGIN_SECONDS, RESOLUTION_SIZES, findEndpoint, priceOf, resolveOutputSpec } from "../endpoints.js";
 import { EngineError, InfrastructureError, InputError, isNoSpaceError } from "../errors.js";
-import type { PreparedImage } from "../engines/types.js";
+import type { PreparedAudio, PreparedImage } from "../engines/types.js";
+import { prepareAudio } from "../media/audio-input.js";
 import { prepareImage } from "../media/image.js";
 import { probeVideo } from "../media/probe.js";
 import { differences } from "../media/verify.js";
@@ -59,9 +61,30 @@ export function createJobRunner({ config, files }: { config: Config; files: File
           requestId: request.id,
         });
       };
+      // The input audio first: its checks are header-only, so a refusal costs no image decode.
+      let inputAudio: PreparedAudio | undefined;
+      if (input.audio_url) {
+        ctx.log("INFO", "Loading audio_url");
+        inputAudio = await prepareAudio(input.audio_url, {
+          field: "audio_url",
+          destPath: path.join(workDir, "audio_url"),
+          maxBytes: config.audioFetchLimitBytes,
+          timeoutMs: config.audioFetchTimeoutMs,
+          maxSeconds: endpoint.maxDuration + AUDIO_DURATION_MARGIN_SECONDS,
+          allowPrivate: config.allowPrivateUrls,
+          signal: ctx.signal,
+          resolveLocalFile,
+          ffprobePath: config.ffprobePath,
+          ffmpegPath: config.ffmpegPath,
+          requestId: request.id,
+        });
+      }
       const startImage = input.image_url ? await load("image_url", input.image_url) : undefined;
       const endImage = input.end_image_url ? await load("end_image_url", input.end_image_url) : undefined;
-      const spec = resolveOutputSpec(input, startImage);
+      const spec = resolveOutputSpec(input, startImage, inputAudio ? { seconds: inputAudio.durationSeconds, maxDuration: endpoint.maxDuration } : undefined);
+      if (inputAudio) {
+        ctx.log("INFO", `Input audio: ${inputAudio.codec}, ${inputAudio.sampleRate} Hz, ${inputAudio.channels} ch, ${inputAudio.durationSeconds.toFixed(2)} s`);
+      }
       // Audio-to-video always has the input audio as its track; the other kinds follow generate_audio.
       const withAudio = endpoint.kind === "audio-to-video" ? true : (input.generate_audio ?? true);
       ctx.log(
@@ -83,6 +106,7 @@ export function createJobRunner({ config, files }: { config: Config; files: File
         numFrames: spec.numFrames,
         durationSeconds: spec.durationSeconds,
         generateAudio: withAudio,
+        inputAudio,
         guidanceScale: input.guidance_scale,
         seed: request.seed,
         cameraMotion: input.camera_motion,

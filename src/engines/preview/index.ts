@@ -1,5 +1,6 @@
 // The CPU preview engine: animates the given images with a camera move, a start-to-end transition and
-// an ambient audio bed. It is a preview, not the LTX-2.3 model. Each job runs in its own child process
+// an ambient audio bed; for audio-to-video it lays the input audio under the animated image, or under a
+// visualisation of the audio when no image is given. It is a preview, not the LTX-2.3 model. Each job runs in its own child process
 // (and process group, with its ffmpeg) so the server's event loop never renders, and a cancel kills both.
 import { fork, type ChildProcess } from "node:child_process";
 import fsp from "node:fs/promises";
@@ -7,6 +8,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { CancelledError, EngineError, InfrastructureError } from "../../errors.js";
 import { ENDPOINTS } from "../../endpoints.js";
+import { demuxerOfPath } from "../../media/audio-input.js";
 import { requireStartImage, type Engine, type EngineJob, type EngineResult } from "../types.js";
 import type { FromChild, ToChild } from "./child.js";
 import type { PreviewSpec } from "./render.js";
@@ -171,12 +173,17 @@ export function createPreviewEngine(opts: PreviewEngineOptions): PreviewEngine {
 
   async function generate(job: EngineJob): Promise<EngineResult> {
     if (job.signal.aborted) throw new CancelledError(job.requestId);
-    if (job.kind === "audio-to-video") {
-      // Not in `serves` (ENDPOINTS routes no audio-to-video yet); refused if a caller passes one anyway.
-      throw new EngineError("The preview engine does not lay input audio under a clip yet (audio-to-video)", { requestId: job.requestId });
+    const audioToVideo = job.kind === "audio-to-video";
+    if (audioToVideo && !job.inputAudio) {
+      throw new EngineError("An audio-to-video job reached the preview engine without its input audio", { requestId: job.requestId });
+    }
+    const inputAudioDemuxer = job.inputAudio ? demuxerOfPath(job.inputAudio.path) : undefined;
+    if (job.inputAudio && !inputAudioDemuxer) {
+      throw new EngineError("The input audio was not prepared by the audio intake (unknown container)", { requestId: job.requestId });
     }
     // Text-to-video: a seeded, prompt-driven scene stands in for the start image, then the same camera moves.
-    const startImagePath = job.startImage ? requireStartImage(job).path : await writeScene(job);
+    // Audio-to-video without an image: no picture at all; the child draws a visualisation of the audio.
+    const startImagePath = job.startImage ? requireStartImage(job).path : audioToVideo ? undefined : await writeScene(job);
     const spec: PreviewSpec = {
       prompt: job.prompt,
       startImagePath,
@@ -186,6 +193,8 @@ export function createPreviewEngine(opts: PreviewEngineOptions): PreviewEngine {
       fps: job.fps,
       numFrames: job.numFrames,
       generateAudio: job.generateAudio,
+      inputAudioPath: job.inputAudio?.path,
+      inputAudioDemuxer,
       seed: job.seed,
       cameraMotion: job.cameraMotion,
       outputPath: job.outputPath,

@@ -1,12 +1,15 @@
 // The preview engine's pipeline, run inside its child process: prepares the pictures once as YUV planes
 // at a working scale, renders every frame from the motion plan into a small pool of yuv420p buffers,
-// streams them to ffmpeg as they are made, and muxes the synthesised audio bed.
+// streams them to ffmpeg as they are made, and muxes the synthesised audio bed. For audio-to-video the
+// input audio (conformed to the clip) is muxed instead, and without an image a visualisation of it is drawn.
 import fsp from "node:fs/promises";
 import path from "node:path";
 import sharp from "sharp";
 import type { CameraMotion } from "../../endpoints.js";
 import { peakRssOf, startEncoder, wavFile, type EncoderStats, type FrameEncoder } from "../../media/encoder.js";
 import { AUDIO_SAMPLE_RATE, synthesizeAudioBed } from "./audio.js";
+import { conformInputAudio } from "./input-audio.js";
+import { AudioVisualiser, monoOf } from "./visualiser.js";
 import { chooseMotion, MAX_ZOOM, planMotion, type FramePlan, type MotionKind } from "./motion.js";
 import { blendInto, blendRadial, radialWeights, rgbToYuv, ViewSampler, yuv420Layout, type RadialWeights, type View, type YuvImage } from "./sampler.js";
 import { createSimdKernels, simdCapacity, type SimdKernels } from "./simd.js";
@@ -21,13 +24,18 @@ sharp.cache(false);
 /** Everything the child needs to make one clip (plain data: it crosses the IPC channel). */
 export interface PreviewSpec {
   prompt: string;
-  startImagePath: string;
+  /** The picture to animate; absent only with an input audio, which is then visualised instead. */
+  startImagePath?: string;
   endImagePath?: string;
   width: number;
   height: number;
   fps: number;
   numFrames: number;
   generateAudio: boolean;
+  /** Audio-to-video: the checked input audio, laid under the clip instead of the audio bed. */
+  inputAudioPath?: string;
+  /** ffmpeg demuxer of inputAudioPath. */
+  inputAudioDemuxer?: string;
   seed: number;
   cameraMotion?: CameraMotion;
   outputPath: string;
@@ -256,14 +264,16 @@ function collectGarbage(): void {
  * decoded one at a time after it, with the decoded RGB let go in between, to keep peak memory low.
  */
 export async function startRenderer(spec: PreviewSpec, framePool = FRAME_POOL_SIZE): Promise<() => Promise<FrameRenderer>> {
+  if (!spec.startImagePath) throw new Error("the camera-move renderer needs a start image");
+  const startImagePath = spec.startImagePath;
   const kind = chooseMotion(spec.prompt, spec.cameraMotion);
   const blurSigma = kind === "focus_shift" ? Math.max(1, Math.min(spec.width, spec.height) / 300) : undefined;
   const plan = (file: string, blur?: number) =>
     planWorkingImage(file, spec.width, spec.height, blur ? { blurSigma: blur, scale: 0.5 } : {});
   const pending = await Promise.all([
-    plan(spec.startImagePath),
+    plan(startImagePath),
     spec.endImagePath ? plan(spec.endImagePath) : undefined,
-    blurSigma ? plan(spec.startImagePath, blurSigma) : undefined,
+    blurSigma ? plan(startImagePath, blurSigma) : undefined,
   ]);
   void pending[0]!.start();
   const present = pending.filter((p): p is PendingImage => p !== undefined);
@@ -305,7 +315,7 @@ export interface RenderMetrics {
   ffmpegCpuSeconds: number;
   /** Upper bound of the job's peak memory: the child's peak plus ffmpeg's peak. */
   peakRssBytes: number;
-  motion: MotionKind;
+  motion: MotionKind | AudioVisualiser["kind"];
 }
 
 /** Makes the whole clip. Aborting `signal` kills ffmpeg and rejects. */
@@ -323,11 +333,24 @@ export async function renderPreview(spec: PreviewSpec, hooks: RenderHooks, signa
   let renderCpuMicros = 0;
   let prepareSeconds = 0;
   let stats: EncoderStats;
-  let renderer: FrameRenderer;
+  let renderer: FrameRenderer | AudioVisualiser;
   try {
-    // Pictures decode on sharp's threads while this thread synthesises the audio.
-    const finishRenderer = await startRenderer(spec);
-    if (spec.generateAudio) {
+    // Pictures decode on sharp's threads while this thread synthesises (or decodes) the audio.
+    const finishRenderer = spec.startImagePath ? await startRenderer(spec) : undefined;
+    let inputPcm: Buffer | undefined;
+    if (spec.inputAudioPath) {
+      const samples = Math.round((spec.numFrames / spec.fps) * AUDIO_SAMPLE_RATE);
+      inputPcm = await conformInputAudio({
+        inputPath: spec.inputAudioPath,
+        demuxer: spec.inputAudioDemuxer ?? "",
+        samples,
+        ffmpegPath: spec.ffmpegPath,
+        signal,
+      });
+      audioPath = path.join(spec.workDir, `preview-audio-${process.pid}.wav`);
+      await fsp.writeFile(audioPath, wavFile(inputPcm, AUDIO_SAMPLE_RATE, 2));
+      hooks.log("INFO", `Input audio laid under the clip: ${(samples / AUDIO_SAMPLE_RATE).toFixed(3)} s at 48 kHz stereo (trimmed or padded with silence)`);
+    } else if (spec.generateAudio) {
       const samples = Math.round((spec.numFrames / spec.fps) * AUDIO_SAMPLE_RATE);
       const bed = synthesizeAudioBed({ prompt: spec.prompt, seed: spec.seed, samples });
       audioPath = path.join(spec.workDir, `preview-audio-${process.pid}.wav`);
@@ -343,8 +366,17 @@ export async function renderPreview(spec: PreviewSpec, hooks: RenderHooks, signa
     );
     // Collects each decoded RGB picture once converted, before the frames are touched, so that they
     // never add up in the job's peak memory.
-    renderer = await finishRenderer();
-    hooks.log("INFO", `Preview engine (not the LTX-2.3 model): camera ${renderer.kind}${spec.endImagePath ? ", transition to end image" : ""}, ${renderer.sampler} sampler`);
+    if (finishRenderer) renderer = await finishRenderer();
+    else {
+      if (!inputPcm) throw new Error("a clip without a start image needs an input audio to visualise");
+      renderer = new AudioVisualiser(spec, monoOf(inputPcm), AUDIO_SAMPLE_RATE, FRAME_POOL_SIZE);
+    }
+    hooks.log(
+      "INFO",
+      renderer instanceof AudioVisualiser
+        ? "Preview engine (not the LTX-2.3 model): a visualisation of the input audio (spectrum and waveform)"
+        : `Preview engine (not the LTX-2.3 model): camera ${renderer.kind}${spec.endImagePath ? ", transition to end image" : ""}, ${renderer.sampler} sampler`,
+    );
     hooks.progress("prepare", 1, 1);
     prepareSeconds = (performance.now() - began) / 1000;
 
