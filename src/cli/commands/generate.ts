@@ -101,7 +101,10 @@ export function inputFromOptions(
   return input;
 }
 
-export function registerGenerateCommand(program: Command): void {
+/** What the command does with its parsed flags; tests give their own to read the flags without a server. */
+export type GenerateHandler = (opts: GenerateOptions, audio: AudioFlags) => Promise<void>;
+
+export function registerGenerateCommand(program: Command, handler?: GenerateHandler): Command {
   const cmd = program
     .command("generate")
     .description("make a video (from an image, a prompt or an audio track), with live progress, and save it")
@@ -144,9 +147,11 @@ Examples:
   cmd.on("option:audio", (value: string) => (audio.audio = value));
   cmd.on("option:no-audio", () => (audio.noAudio = true));
   cmd.action(async (opts: GenerateOptions) => {
+    if (handler) return handler(opts, audio);
     const ctx: { phase: Phase; requestId?: string; url?: string } = { phase: "health" };
     await runCommand({ json: opts.json, flags: FLAG_OF_FIELD }, (out) => generate(opts, audio, out, ctx), () => ctx);
   });
+  return cmd;
 }
 
 async function generate(opts: GenerateOptions, audio: AudioFlags, out: Output, ctx: { phase: Phase; requestId?: string; url?: string }): Promise<void> {
