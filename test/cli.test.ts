@@ -1,6 +1,8 @@
-// The real `ltx-serve` CLI as a subprocess (node --import tsx src/cli/main.ts) against a real
-// server: generate with a local PNG, --async with status/logs/result, cancel, errors and their exit
-// codes, --json, sheet, doctor and one --local run. Videos are checked with ffprobe.
+// The real `ltx-serve` CLI as a subprocess (node --import tsx src/cli/main.ts) against one real
+// server shared by every case: generate with a local PNG, text-to-video with --endpoint t2v and
+// --json, --async with status/logs/result, cancel, errors and their exit codes, flags an endpoint
+// does not take, usage and endpoints, sheet, doctor and one --local run. Videos are checked with
+// ffprobe. Each render is one the case needs (no case renders twice what another has rendered).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -43,11 +45,17 @@ function cli(args: string[], opts: { env?: Record<string, string>; cwd?: string 
 
 let svc: TestService;
 let work: string;
+let t2vRequest: string | undefined;
 let image: string;
 let server: string[];
 let nextSeed = 1000 + Math.floor(Math.random() * 1e6);
 /** The cheapest valid job (1080p, 6 s, 24 fps, no audio) with a fresh seed: identical submits are deduplicated. */
 const cheapJob = () => ["--duration", "6", "--fps", "24", "--no-audio", "--seed", String(nextSeed++)];
+
+async function getJson<T>(route: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${svc.url}${route}`, { headers: { authorization: `Key ${svc.key}` } });
+  return { status: res.status, body: (await res.json()) as T };
+}
 
 beforeAll(async () => {
   svc = await startTestService();
@@ -81,17 +89,40 @@ describe("ltx-serve generate", () => {
     saved = out;
   });
 
-  it("prints one JSON document with the request id, the saved path and the video, and no progress", { timeout: JOB_TIMEOUT }, async () => {
-    const out = path.join(work, "json.mp4");
-    const run = await cli(["generate", ...server, "--json", "--image", image, "--prompt", "a pan to the left", ...cheapJob(), "-o", out]);
+  it("makes a text-to-video clip with --endpoint t2v, printing one JSON document and no progress", { timeout: JOB_TIMEOUT }, async () => {
+    const out = path.join(work, "t2v.mp4");
+    const run = await cli(["generate", ...server, "--endpoint", "t2v", "--json", "--prompt", "a lighthouse at dusk, waves below", ...cheapJob(), "-o", out]);
     expect(run.code, run.stderr).toBe(0);
-    const doc = JSON.parse(run.stdout) as { request_id: string; output_path: string; video: { width: number; height: number; url: string }; seed: number };
+    const doc = JSON.parse(run.stdout) as { request_id: string; endpoint: string; output_path: string; video: { width: number; height: number; url: string }; seed: number };
     expect(doc.request_id).toMatch(UUID);
+    expect(doc.endpoint).toBe("fal-ai/ltx-2.3/text-to-video");
     expect(doc.output_path).toBe(out);
     expect(doc.video).toMatchObject({ width: 1920, height: 1080 });
     expect(typeof doc.seed).toBe("number");
     expect(run.stderr).not.toMatch(/%|uploaded|submitted/);
-    expect((await probeVideo(out)).video.frames).toBe(144);
+    const probe = await probeVideo(out);
+    expect(probe.video).toMatchObject({ codec: "h264", width: 1920, height: 1080, fps: 24, frames: 144 });
+    expect(probe.audio).toBeUndefined();
+    t2vRequest = doc.request_id;
+  });
+
+  it("shows usage per endpoint with its short name, and lists the routed endpoints with their prices", async () => {
+    expect(t2vRequest, "needs the t2v video of the test before").toBeTruthy();
+    const usage = await cli(["usage", ...server]);
+    expect(usage.code, usage.stderr).toBe(0);
+    // 1080p, 6 s: $0.06/s for image-to-video, $0.08/s for text-to-video.
+    expect(usage.stdout).toMatch(/fal-ai\/ltx-2\.3\/image-to-video \(i2v\) 1080p: 1 requests, 6 s, \$0\.36/);
+    expect(usage.stdout).toMatch(/fal-ai\/ltx-2\.3\/text-to-video \(t2v\) 1080p: 1 requests, 6 s, \$0\.48/);
+
+    const list = await cli(["endpoints", "--url", svc.url, "--json"]);
+    expect(list.code, list.stderr).toBe(0);
+    const { endpoints } = JSON.parse(list.stdout) as { endpoints: { id: string; short_name: string; engine: string; price_per_second: Record<string, number> }[] };
+    const { body: served } = await getJson<{ id: string }[]>("/api/endpoints");
+    expect(endpoints.map((e) => e.id)).toEqual(served.map((e) => e.id));
+    expect(endpoints.find((e) => e.short_name === "t2v")).toMatchObject({ id: "fal-ai/ltx-2.3/text-to-video", engine: "preview", price_per_second: { "1080p": 0.08 } });
+    const human = await cli(["endpoints", "--url", svc.url]);
+    expect(human.stdout).toMatch(/^t2v-fast +fal-ai\/ltx-2\.3\/text-to-video\/fast +\(engine preview\)$/m);
+    expect(human.stdout).toContain("ltx-serve generate --endpoint t2v --prompt [--duration]");
   });
 
   it("writes a contact sheet of a generated video as a PNG grid", { timeout: JOB_TIMEOUT }, async () => {
@@ -134,6 +165,24 @@ describe("ltx-serve generate", () => {
     expect(doc.error.http_status).toBe(422);
     expect(doc.error.exit_code).toBe(2);
     expect(doc.error.field_errors.map((f) => f.loc)).toEqual([["body", "resolution"]]);
+    // --json: the local image was uploaded, but no note says so.
+    expect(json.stderr).not.toMatch(/uploaded|submitted/);
+  });
+
+  it("refuses a flag the endpoint does not take before sending anything, naming the flag and the field", async () => {
+    const before = (await getJson<{ requests: unknown[] }>("/api/requests?limit=100")).body.requests.length;
+    const run = await cli(["generate", ...server, "--endpoint", "t2v", "--image", image, "--prompt", "x"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/field body\.image_url \(--image\): not an input of fal-ai\/ltx-2\.3\/text-to-video \(t2v\), which takes --prompt/);
+    expect(run.stderr).not.toMatch(/uploaded/);
+    const json = await cli(["generate", ...server, "--json", "--endpoint", "a2v", "--audio", "https://example.com/a.mp3", "--no-audio", "--duration", "6"]);
+    expect(json.code).toBe(2);
+    const doc = JSON.parse(json.stdout) as { error: { exit_code: number; field_errors: { loc: string[]; type: string }[] } };
+    expect(doc.error.field_errors.map((f) => [f.loc.at(-1), f.type])).toEqual([["duration", "extra_forbidden"], ["generate_audio", "extra_forbidden"]]);
+    const unknown = await cli(["generate", ...server, "--endpoint", "t2x", "--prompt", "x"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/"t2x" is not an endpoint/);
+    expect((await getJson<{ requests: unknown[] }>("/api/requests?limit=100")).body.requests.length).toBe(before);
   });
 
   it("exits 3 with HTTP 401 when the key is wrong, and 3 before any request when there is none", async () => {
@@ -253,8 +302,11 @@ describe("ltx-serve doctor", () => {
     expect(doc.checks.find((c) => c.check === "ffmpeg")?.status).toBe("ok");
     expect(doc.checks.find((c) => c.check === "data dir")?.status).toBe("ok");
 
-    const broken = await cli(["doctor"], { env: { DATA_DIR: dataDir, FFMPEG_PATH: path.join(work, "no-ffmpeg") } });
+    // The second run needs no Python probe again (it imports torch): an LTX_PYTHON that is not there fails
+    // it at once, and the ltx engine is not in use, so only ffmpeg decides the exit code.
+    const broken = await cli(["doctor"], { env: { DATA_DIR: dataDir, FFMPEG_PATH: path.join(work, "no-ffmpeg"), LTX_PYTHON: path.join(work, "no-python") } });
     expect(broken.code).toBe(9);
     expect(broken.stdout).toMatch(/MISSING\s+ffmpeg/);
+    expect(broken.stdout).toMatch(/1 needed part is missing: ffmpeg$/m);
   });
 });
