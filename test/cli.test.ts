@@ -1,6 +1,8 @@
-// The real `ltx-serve` CLI as a subprocess (node --import tsx src/cli/main.ts) against a real
-// server: generate with a local PNG, --async with status/logs/result, cancel, errors and their exit
-// codes, --json, sheet, doctor and one --local run. Videos are checked with ffprobe.
+// The real `ltx-serve` CLI as a subprocess (node --import tsx src/cli/main.ts) against one real
+// server shared by every case: generate with a local PNG, text-to-video with --endpoint t2v and
+// --json, --async with status/logs/result, cancel, errors and their exit codes, flags an endpoint
+// does not take, usage and endpoints, sheet, doctor and one --local run. Videos are checked with
+// ffprobe. Three renders in all (image-to-video, text-to-video, --local): the other cases reuse them.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -43,14 +45,22 @@ function cli(args: string[], opts: { env?: Record<string, string>; cwd?: string 
 
 let svc: TestService;
 let work: string;
+let t2vRequest: string | undefined;
 let image: string;
 let server: string[];
 let nextSeed = 1000 + Math.floor(Math.random() * 1e6);
 /** The cheapest valid job (1080p, 6 s, 24 fps, no audio) with a fresh seed: identical submits are deduplicated. */
 const cheapJob = () => ["--duration", "6", "--fps", "24", "--no-audio", "--seed", String(nextSeed++)];
 
+async function getJson<T>(route: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${svc.url}${route}`, { headers: { authorization: `Key ${svc.key}` } });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
 beforeAll(async () => {
-  svc = await startTestService();
+  // Identical submits within the window are answered with the first request; every case sends a fresh
+  // seed (cheapJob) except the --json replay of the async text-to-video request, which relies on it.
+  svc = await startTestService({ env: { DEDUPE_WINDOW_SECONDS: "3600" } });
   work = fs.mkdtempSync(path.join(os.tmpdir(), "ltx-cli-test-"));
   image = path.join(work, "start.png");
   fs.writeFileSync(image, await testImagePng(640, 360, 200));
@@ -79,19 +89,6 @@ describe("ltx-serve generate", () => {
     expect(probe.video).toMatchObject({ codec: "h264", width: 1920, height: 1080, fps: 24, frames: 144 });
     expect(probe.audio).toBeUndefined();
     saved = out;
-  });
-
-  it("prints one JSON document with the request id, the saved path and the video, and no progress", { timeout: JOB_TIMEOUT }, async () => {
-    const out = path.join(work, "json.mp4");
-    const run = await cli(["generate", ...server, "--json", "--image", image, "--prompt", "a pan to the left", ...cheapJob(), "-o", out]);
-    expect(run.code, run.stderr).toBe(0);
-    const doc = JSON.parse(run.stdout) as { request_id: string; output_path: string; video: { width: number; height: number; url: string }; seed: number };
-    expect(doc.request_id).toMatch(UUID);
-    expect(doc.output_path).toBe(out);
-    expect(doc.video).toMatchObject({ width: 1920, height: 1080 });
-    expect(typeof doc.seed).toBe("number");
-    expect(run.stderr).not.toMatch(/%|uploaded|submitted/);
-    expect((await probeVideo(out)).video.frames).toBe(144);
   });
 
   it("writes a contact sheet of a generated video as a PNG grid", { timeout: JOB_TIMEOUT }, async () => {
@@ -134,6 +131,24 @@ describe("ltx-serve generate", () => {
     expect(doc.error.http_status).toBe(422);
     expect(doc.error.exit_code).toBe(2);
     expect(doc.error.field_errors.map((f) => f.loc)).toEqual([["body", "resolution"]]);
+    // --json: the local image was uploaded, but no note says so.
+    expect(json.stderr).not.toMatch(/uploaded|submitted/);
+  });
+
+  it("refuses a flag the endpoint does not take before sending anything, naming the flag and the field", async () => {
+    const before = (await getJson<{ requests: unknown[] }>("/api/requests?limit=100")).body.requests.length;
+    const run = await cli(["generate", ...server, "--endpoint", "t2v", "--image", image, "--prompt", "x"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/field body\.image_url \(--image\): not an input of fal-ai\/ltx-2\.3\/text-to-video \(t2v\), which takes --prompt/);
+    expect(run.stderr).not.toMatch(/uploaded/);
+    const json = await cli(["generate", ...server, "--json", "--endpoint", "a2v", "--audio", "https://example.com/a.mp3", "--no-audio", "--duration", "6"]);
+    expect(json.code).toBe(2);
+    const doc = JSON.parse(json.stdout) as { error: { exit_code: number; field_errors: { loc: string[]; type: string }[] } };
+    expect(doc.error.field_errors.map((f) => [f.loc.at(-1), f.type])).toEqual([["duration", "extra_forbidden"], ["generate_audio", "extra_forbidden"]]);
+    const unknown = await cli(["generate", ...server, "--endpoint", "t2x", "--prompt", "x"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/"t2x" is not an endpoint/);
+    expect((await getJson<{ requests: unknown[] }>("/api/requests?limit=100")).body.requests.length).toBe(before);
   });
 
   it("exits 3 with HTTP 401 when the key is wrong, and 3 before any request when there is none", async () => {
@@ -159,13 +174,16 @@ describe("ltx-serve generate", () => {
   });
 });
 
-describe("ltx-serve generate --async, status, logs, result and cancel", () => {
-  it("follows an async request to its video, and cancels one that waits behind it", { timeout: JOB_TIMEOUT }, async () => {
+describe("ltx-serve generate --async, status, logs, result and cancel; usage and endpoints", () => {
+  it("follows an async text-to-video request (--endpoint t2v) to its video, and cancels one that waits behind it", { timeout: JOB_TIMEOUT }, async () => {
     const env = { LTX_SERVE_URL: svc.url, LTX_SERVE_KEY: svc.key };
-    const first = await cli(["generate", "--async", "--image", image, "--prompt", "a tilt up", ...cheapJob()], { env });
+    const t2vArgs = ["--endpoint", "t2v", "--prompt", "a lighthouse at dusk, waves below", ...cheapJob()];
+    const first = await cli(["generate", "--async", ...t2vArgs], { env });
     expect(first.code, first.stderr).toBe(0);
     const a = first.stdout.trim();
     expect(a).toMatch(UUID);
+    // The estimate names the endpoint and uses its price: 6 s at text-to-video's $0.08/s.
+    expect(first.stderr).toContain("submitted (t2v, 1080p, 6 s, 24 fps, no audio, est. $0.48)");
     expect(first.stderr).toContain(`ltx-serve status ${a}`);
     expect(first.stderr).toContain(`ltx-serve result ${a} -o ${a}.mp4`);
 
@@ -190,7 +208,8 @@ describe("ltx-serve generate --async, status, logs, result and cancel", () => {
 
     const follow = await cli(["logs", a, "--follow"], { env });
     expect(follow.code, follow.stderr).toBe(0);
-    expect(follow.stdout).toMatch(/INFO\s+Loading image_url/);
+    expect(follow.stdout).toMatch(/INFO\s+Generating 1920x1080 \(16:9\), 144 frames at 24 fps, audio off/);
+    expect(follow.stdout).not.toMatch(/Loading image_url/);
     expect(follow.stdout).toMatch(/Completed in/);
 
     const logs = await cli(["logs", a, "--json"], { env });
@@ -203,7 +222,21 @@ describe("ltx-serve generate --async, status, logs, result and cancel", () => {
     const result = await cli(["result", a, "-o", out], { env });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe(out);
-    expect((await probeVideo(out)).video).toMatchObject({ width: 1920, height: 1080, frames: 144 });
+    const probe = await probeVideo(out);
+    expect(probe.video).toMatchObject({ codec: "h264", width: 1920, height: 1080, fps: 24, frames: 144 });
+    expect(probe.audio).toBeUndefined();
+
+    // The same text-to-video request, waited for with --json: one JSON document and no progress. Its
+    // body is identical (no upload), so the server answers it with request A instead of rendering again.
+    const jsonOut = path.join(work, "t2v.mp4");
+    const json = await cli(["generate", "--json", ...t2vArgs, "-o", jsonOut], { env });
+    expect(json.code, json.stderr).toBe(0);
+    const doc = JSON.parse(json.stdout) as { request_id: string; endpoint: string; output_path: string; video: { width: number; height: number }; seed: number };
+    expect(doc).toMatchObject({ request_id: a, endpoint: "fal-ai/ltx-2.3/text-to-video", output_path: jsonOut, video: { width: 1920, height: 1080 } });
+    expect(typeof doc.seed).toBe("number");
+    expect(json.stderr).not.toMatch(/%|uploaded|submitted/);
+    expect(fs.readFileSync(jsonOut).equals(fs.readFileSync(out))).toBe(true);
+    t2vRequest = a;
 
     const statusJson = await cli(["status", a, "--json"], { env });
     expect(JSON.parse(statusJson.stdout)).toMatchObject({ status: "COMPLETED", request_id: a });
@@ -217,6 +250,25 @@ describe("ltx-serve generate --async, status, logs, result and cancel", () => {
     expect(resultB.stderr).toMatch(/cancelled/);
     const again = await cli(["cancel", b], { env });
     expect(again.code).toBe(7);
+  });
+
+  it("shows usage per endpoint with its short name, and lists the routed endpoints with their prices", async () => {
+    expect(t2vRequest, "needs the t2v video of the async test").toBeTruthy();
+    const usage = await cli(["usage", ...server]);
+    expect(usage.code, usage.stderr).toBe(0);
+    // 1080p, 6 s: $0.06/s for image-to-video, $0.08/s for text-to-video.
+    expect(usage.stdout).toMatch(/fal-ai\/ltx-2\.3\/image-to-video \(i2v\) 1080p: 1 requests, 6 s, \$0\.36/);
+    expect(usage.stdout).toMatch(/fal-ai\/ltx-2\.3\/text-to-video \(t2v\) 1080p: 1 requests, 6 s, \$0\.48/);
+
+    const list = await cli(["endpoints", "--url", svc.url, "--json"]);
+    expect(list.code, list.stderr).toBe(0);
+    const { endpoints } = JSON.parse(list.stdout) as { endpoints: { id: string; short_name: string; engine: string; price_per_second: Record<string, number> }[] };
+    const { body: served } = await getJson<{ id: string }[]>("/api/endpoints");
+    expect(endpoints.map((e) => e.id)).toEqual(served.map((e) => e.id));
+    expect(endpoints.find((e) => e.short_name === "t2v")).toMatchObject({ id: "fal-ai/ltx-2.3/text-to-video", engine: "preview", price_per_second: { "1080p": 0.08 } });
+    const human = await cli(["endpoints", "--url", svc.url]);
+    expect(human.stdout).toMatch(/^t2v-fast +fal-ai\/ltx-2\.3\/text-to-video\/fast +\(engine preview\)$/m);
+    expect(human.stdout).toContain("ltx-serve generate --endpoint t2v --prompt [--duration]");
   });
 
   it("exits 4 for a request id the server does not know", async () => {
@@ -253,8 +305,11 @@ describe("ltx-serve doctor", () => {
     expect(doc.checks.find((c) => c.check === "ffmpeg")?.status).toBe("ok");
     expect(doc.checks.find((c) => c.check === "data dir")?.status).toBe("ok");
 
-    const broken = await cli(["doctor"], { env: { DATA_DIR: dataDir, FFMPEG_PATH: path.join(work, "no-ffmpeg") } });
+    // The second run needs no Python probe again (it imports torch): an LTX_PYTHON that is not there fails
+    // it at once, and the ltx engine is not in use, so only ffmpeg decides the exit code.
+    const broken = await cli(["doctor"], { env: { DATA_DIR: dataDir, FFMPEG_PATH: path.join(work, "no-ffmpeg"), LTX_PYTHON: path.join(work, "no-python") } });
     expect(broken.code).toBe(9);
     expect(broken.stdout).toMatch(/MISSING\s+ffmpeg/);
+    expect(broken.stdout).toMatch(/1 needed part is missing: ffmpeg$/m);
   });
 });

@@ -12,11 +12,12 @@ import { registerServeCommand } from "./commands/serve.js";
 import { registerUsageCommand } from "./commands/usage.js";
 import { registerWebhooksCommand } from "./commands/webhooks.js";
 import { registerModelsCommand } from "./commands/models.js";
+import { registerEndpointsCommand } from "./commands/endpoints.js";
 import { exitCodeHelp } from "./lib/exit-codes.js";
 
 export function buildProgram(): Command {
   const program = new Command("ltx-serve")
-    .description("Self-hosted LTX-2.3 image-to-video service with fal.ai's API")
+    .description("Self-hosted LTX-2.3 video service (image, text and audio to video) with fal.ai's API")
     .version("0.1.0")
     .showHelpAfterError();
   registerServeCommand(program);
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerUsageCommand(program);
   registerWebhooksCommand(program);
   registerModelsCommand(program);
+  registerEndpointsCommand(program);
   program.addHelpText("after", exitCodeHelp());
   return program;
 }

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ENDPOINTS } from "../endpoints.js";
+import { ENDPOINTS, FAMILY_ENDPOINTS } from "../endpoints.js";
 import { z } from "zod";
 import { findAssetsDir, registerPlayground } from "./index.js";
 
@@ -158,6 +158,46 @@ describe("the form built from the input schema", () => {
     expect(byName.camera_motion).toMatchObject({ kind: "select", required: false, default: undefined });
     for (const [name, prop] of Object.entries(schema.properties)) expect(byName[name].default, name).toEqual(prop.default);
     expect(fields.filter((f) => f.required).map((f) => f.name).sort()).toEqual([...(schema.required ?? [])].sort());
+  });
+});
+
+describe("the form of the other endpoints of the family, from their schemas in src/endpoints.ts", () => {
+  const jsonSchemaOf = (alias: string) => {
+    const def = FAMILY_ENDPOINTS.find((e) => e.alias === alias)!;
+    return z.toJSONSchema(def.schema, { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as { properties: Record<string, { default?: unknown }>; required?: string[] };
+  };
+
+  it("gives text-to-video no image picker: the prompt comes first and is required", async () => {
+    const { describeFields } = await browserModule<{ describeFields: (s: unknown) => FieldLike[] }>("form.js");
+    for (const alias of ["t2v", "t2v-fast"]) {
+      const schema = jsonSchemaOf(alias);
+      const fields = describeFields(schema);
+      expect(fields.map((f) => f.name).sort(), alias).toEqual(Object.keys(schema.properties).sort());
+      expect(fields.filter((f) => f.kind === "image" || f.kind === "audio"), alias).toEqual([]);
+      expect(fields[0], alias).toMatchObject({ name: "prompt", kind: "textarea", required: true });
+      expect(fields.find((f) => f.name === "aspect_ratio"), alias).toMatchObject({ kind: "select", default: "16:9", options: ["16:9", "9:16"] });
+    }
+  });
+
+  it("gives audio-to-video an audio picker first, an optional image, and its guidance scale as a number", async () => {
+    const { describeFields, acceptsFile } = await browserModule<{
+      describeFields: (s: unknown) => FieldLike[];
+      acceptsFile: (kind: string, file: { type: string; name: string }) => boolean;
+    }>("form.js");
+    const schema = jsonSchemaOf("a2v");
+    const fields = describeFields(schema);
+    expect(fields.map((f) => f.name).sort()).toEqual(Object.keys(schema.properties).sort());
+    expect(fields.slice(0, 2).map((f) => [f.name, f.kind, f.required])).toEqual([["audio_url", "audio", true], ["image_url", "image", false]]);
+    expect(fields.find((f) => f.name === "guidance_scale")).toMatchObject({ kind: "number", valueType: "number", default: 3 });
+    expect(fields.find((f) => f.name === "prompt")).toMatchObject({ kind: "textarea", required: false });
+    expect(fields.some((f) => f.name === "duration" || f.name === "generate_audio")).toBe(false);
+    expect(fields.filter((f) => f.required).map((f) => f.name)).toEqual(schema.required);
+    // The audio picker takes audio files (by type, or by name when the browser gives none), never images.
+    expect(acceptsFile("audio", { type: "audio/mpeg", name: "a.mp3" })).toBe(true);
+    expect(acceptsFile("audio", { type: "", name: "take.FLAC" })).toBe(true);
+    expect(acceptsFile("audio", { type: "image/png", name: "a.png" })).toBe(false);
+    expect(acceptsFile("audio", { type: "", name: "notes.txt" })).toBe(false);
+    expect(acceptsFile("image", { type: "audio/wav", name: "a.wav" })).toBe(false);
   });
 });
 

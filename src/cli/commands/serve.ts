@@ -1,17 +1,19 @@
 // `ltx-serve serve`: starts the service, prints where it is and the next step (banner.ts), and shuts down
 // gracefully on SIGTERM/SIGINT (running jobs are handed back to the queue).
+// The service and its TLS code are imported when the command runs, so that every other command starts
+// without loading the whole server.
 import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
 import { ffmpegBinary } from "../../media/ffmpeg.js";
-import { installProcessGuard, startService, type Service } from "../../service.js";
+import type { Service } from "../../service.js";
 import { portInUseMessage, startBanner } from "../lib/banner.js";
-import { loadTls, tlsBanner } from "../../api/tls.js";
 
 export function registerServeCommand(program: Command): void {
   program
     .command("serve")
     .description("start the HTTP service (configuration from environment variables, see README)")
     .action(async () => {
+      const [{ installProcessGuard, startService }, { loadTls, tlsBanner }] = await Promise.all([import("../../service.js"), import("../../api/tls.js")]);
       const config = loadConfig();
       const ffmpeg = ffmpegBinary(config.ffmpegPath);
       let service: Service;

@@ -1,7 +1,9 @@
-// `ltx-serve usage`: a key's charged requests, seconds and dollars over a time range, read from
+// `ltx-serve usage`: a key's charged requests, seconds and dollars over a time range, per endpoint
+// (with its --endpoint short name) and resolution, read from
 // the running server's /api/usage route. Shares --url/--key/--json, errors and exit codes with the
 // other client commands (src/cli/lib).
 import type { Command } from "commander";
+import { shortNameOf } from "../lib/endpoint-flags.js";
 import { callJson } from "../lib/http.js";
 import { resolveServer, withServerOptions, type ServerOptions } from "../lib/options.js";
 import { runCommand } from "../lib/output.js";
@@ -31,7 +33,10 @@ export function registerUsageCommand(program: Command): void {
       const { body: b } = await callJson<UsageBody>(server, "GET", `/api/usage?${q}`, { phase: "status" });
       out.result(b);
       out.line(`${b.requests} requests, ${b.seconds} s of video, $${b.cost_usd.toFixed(2)} (${b.from} to ${b.to})`);
-      for (const e of b.by_endpoint) out.line(`  ${e.endpoint} ${e.resolution}: ${e.requests} requests, ${e.seconds} s, $${e.cost_usd.toFixed(2)}`);
+      for (const e of b.by_endpoint) {
+        const short = shortNameOf(e.endpoint);
+        out.line(`  ${e.endpoint}${short !== e.endpoint ? ` (${short})` : ""} ${e.resolution}: ${e.requests} requests, ${e.seconds} s, $${e.cost_usd.toFixed(2)}`);
+      }
     });
   });
 }

@@ -184,6 +184,8 @@ export const FLAG_OF_FIELD: Record<string, string> = {
   generate_audio: "--no-audio",
   seed: "--seed",
   camera_motion: "--camera-motion",
+  audio_url: "--audio",
+  guidance_scale: "--guidance-scale",
 };
 
 /** Human lines for an error: the message, then request id, HTTP status, each field error, a hint. */

@@ -3,7 +3,8 @@
 // (or a test) after import still count, and so that no --help ever prints a key. The key variable
 // is LTX_SERVE_KEY; FAL_KEY (what fal's own clients read) is accepted when it is not set.
 import type { Command } from "commander";
-import { DEFAULT_ENDPOINT_ID, ENDPOINTS } from "../../endpoints.js";
+import { DEFAULT_ENDPOINT_ID } from "../../endpoints.js";
+import { ENDPOINT_SHORT_NAMES, knownEndpoints } from "./endpoint-flags.js";
 import { CliError } from "./errors.js";
 import { EXIT } from "./exit-codes.js";
 
@@ -63,23 +64,31 @@ export function resolveServer(opts: ServerOptions, env: NodeJS.ProcessEnv = proc
   return { url, key };
 }
 
-/** Accepts a full endpoint id or the short names `pro` and `fast`. */
+/**
+ * Accepts a full endpoint id or a short name: i2v (or pro), i2v-fast (or fast), t2v, t2v-fast, a2v.
+ * A bare word that is no short name is a usage error listing them.
+ */
 export function resolveEndpoint(raw: string | undefined): string {
-  if (!raw || raw === "pro") return DEFAULT_ENDPOINT_ID;
-  if (raw === "fast") return `${DEFAULT_ENDPOINT_ID}/fast`;
-  return raw.replace(/^\/+|\/+$/g, "");
+  if (!raw) return DEFAULT_ENDPOINT_ID;
+  const short = ENDPOINT_SHORT_NAMES[raw.trim().toLowerCase()];
+  if (short) return short;
+  const id = raw.replace(/^\/+|\/+$/g, "");
+  if (!id.includes("/")) {
+    throw new CliError(`--endpoint ${JSON.stringify(raw)} is not an endpoint: use an endpoint id or one of ${Object.keys(ENDPOINT_SHORT_NAMES).join(", ")}`, { exitCode: EXIT.usage });
+  }
+  return id;
 }
 
 /** owner/alias of an endpoint id: the part that status, result and cancel URLs use. */
 export function appOf(endpoint: string): string {
-  const known = ENDPOINTS.find((e) => e.id === endpoint);
+  const known = knownEndpoints().find((e) => e.id === endpoint);
   if (known) return known.app;
   return endpoint.split("/").slice(0, 2).join("/");
 }
 
 /** Adds --endpoint to a command that works on an existing request. */
 export function withEndpointOption(cmd: Command): Command {
-  return cmd.option("--endpoint <id>", `endpoint id, or pro|fast (default: ${DEFAULT_ENDPOINT_ID}); requests of one app share ids`);
+  return cmd.option("--endpoint <id>", `endpoint id, or i2v|i2v-fast|t2v|t2v-fast|a2v (default: ${DEFAULT_ENDPOINT_ID}); requests of one app share ids`);
 }
 
 /** A request id must be one URL path segment; anything else is a usage error, not a 404. */

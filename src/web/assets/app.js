@@ -44,6 +44,8 @@ const api = createApi({ getKey: () => apiKey, baseUrl: BASE_URL });
 let endpoints = [];
 let endpoint = null;
 let form = null;
+/** The values typed so far, by field name, across endpoint switches (text-to-video has no image, but the image comes back with image-to-video). */
+let carried = {};
 /** The request shown in the output panel. */
 let run = null;
 let snippetLang = "curl";
@@ -164,11 +166,16 @@ async function loadEndpoints() {
 }
 
 function selectEndpoint(id) {
-  const previousInput = form?.read();
+  if (form) {
+    // What this form shows replaces what was carried for its fields (a removed image stays removed).
+    for (const field of form.fields) delete carried[field.name];
+    carried = { ...carried, ...form.read() };
+  }
   endpoint = endpoints.find((e) => e.id === id) ?? null;
   if (!endpoint) return;
   $("endpoint").value = endpoint.id;
   $("endpoint-title").textContent = endpoint.id;
+  $("endpoint-rates").textContent = ratesText(endpoint);
   storage.set(ENDPOINT_STORAGE, endpoint.id);
   form = buildForm($("fields"), endpoint.input_schema, {
     upload: (file) => api.upload(file).catch((err) => {
@@ -177,9 +184,20 @@ function selectEndpoint(id) {
     }),
     onChange: updatePrice,
   });
-  if (previousInput) form.apply(keepAllowed(previousInput));
+  if (Object.keys(carried).length > 0) form.apply(keepAllowed(carried));
   updatePrice();
 }
+
+/** "Price per second of video: $0.06 at 1080p · $0.12 at 1440p · $0.24 at 2160p" for an endpoint. */
+function ratesText(e) {
+  const rates = Object.entries(e.price_per_second ?? {}).filter(([, rate]) => typeof rate === "number");
+  if (rates.length === 0) return "";
+  const follows = describesAudio(e) ? " (the clip lasts as long as the audio)" : "";
+  return `Price per second of video${follows}: ${rates.map(([res, rate]) => `${usd(rate)} at ${res}`).join(" · ")}`;
+}
+
+/** Whether an endpoint's input is an audio track (audio-to-video): its schema has an audio URL field. */
+const describesAudio = (e) => Object.keys(e?.input_schema?.properties ?? {}).some((name) => /(^|_)audio_url$/.test(name));
 
 /** Values of the previous endpoint that the new one also allows (e.g. duration 16 is fast-only). */
 function keepAllowed(input) {
@@ -195,15 +213,27 @@ function keepAllowed(input) {
 
 $("endpoint").addEventListener("change", (e) => selectEndpoint(e.target.value));
 
+/**
+ * The price of the request as the form stands: seconds × the rate at the chosen resolution. The seconds
+ * are the duration field's, or, for audio-to-video, the chosen audio's length once its player has read
+ * it (`perSecond` only before that).
+ */
 function currentPrice() {
   if (!endpoint || !form) return null;
   const input = form.read();
   const durationField = form.fields.find((f) => f.name === "duration");
   const resolutionField = form.fields.find((f) => f.name === "resolution");
-  const duration = Number(input.duration ?? durationField?.default);
   const resolution = String(input.resolution ?? resolutionField?.default);
   const rate = endpoint.price_per_second?.[resolution];
-  if (!Number.isFinite(duration) || typeof rate !== "number") return null;
+  if (typeof rate !== "number") return null;
+  if (!durationField && form.fields.some((f) => f.kind === "audio")) {
+    const audioSeconds = form.audioSeconds;
+    if (audioSeconds === null) return { perSecond: true, resolution, rate };
+    const duration = Math.round(audioSeconds * 10) / 10;
+    return { duration, resolution, rate, total: Math.round(audioSeconds * rate * 1e6) / 1e6, ofAudio: true };
+  }
+  const duration = Number(input.duration ?? durationField?.default);
+  if (!Number.isFinite(duration)) return null;
   return { duration, resolution, rate, total: Math.round(duration * rate * 1e6) / 1e6 };
 }
 
@@ -212,14 +242,20 @@ function updatePrice() {
   const node = $("price");
   if (!price) {
     node.textContent = "";
+  } else if (price.perSecond) {
+    node.replaceChildren(
+      Object.assign(document.createElement("strong"), { textContent: `${usd(price.rate)}/s` }),
+      ` of video at ${price.resolution}, as long as the audio`,
+    );
   } else {
     node.replaceChildren(
       Object.assign(document.createElement("strong"), { textContent: usd(price.total) }),
-      ` = ${price.duration} s × ${usd(price.rate)}/s at ${price.resolution}`,
+      ` = ${price.duration} s${price.ofAudio ? " of audio" : ""} × ${usd(price.rate)}/s at ${price.resolution}`,
     );
   }
   const submit = $("submit");
-  submit.textContent = form?.uploading ? "Uploading…" : price ? `Generate · ${usd(price.total)}` : "Generate";
+  const total = price && !price.perSecond ? price.total : null;
+  submit.textContent = form?.uploading ? "Uploading…" : total !== null ? `Generate · ${usd(total)}` : "Generate";
 }
 
 // Paste an image anywhere on the page: it goes to the focused image field, else the start image.

@@ -1,9 +1,19 @@
 // Builds the request form from an endpoint's input JSON Schema (every property with its default, enums
-// as selects, booleans as checkboxes, image URLs as drop zones), reads it back as typed input, and shows
-// 422 field errors at their fields.
+// as selects, booleans as checkboxes, image and audio URLs as drop zones, an audio one with a player),
+// reads it back as typed input, and shows 422 field errors at their fields.
 
 /** Labels for the fields whose name alone reads badly; all others are derived from the name. */
-const LABELS = { image_url: "Start image", end_image_url: "End image", fps: "Frame rate" };
+const LABELS = { image_url: "Start image", end_image_url: "End image", audio_url: "Audio", fps: "Frame rate" };
+
+/** Audio files by name when the browser gives no type (the formats fal accepts for audio_url). */
+const AUDIO_NAME = /\.(mp3|wav|m4a|aac|ogg|oga|opus|flac|webm)$/i;
+
+/** Whether a file fits a media field: an image for image fields, an audio file for audio fields. */
+export function acceptsFile(kind, file) {
+  const type = file?.type ?? "";
+  if (kind === "audio") return type.startsWith("audio/") || (!type.startsWith("image/") && AUDIO_NAME.test(file?.name ?? ""));
+  return type.startsWith("image/");
+}
 
 /** "camera_motion" -> "Camera motion"; "end_image_url" -> "End image url" (unless in LABELS). */
 export function labelOf(name, schema = {}) {
@@ -56,8 +66,8 @@ function valueTypeOf(schema, options) {
 }
 
 /**
- * One form field per schema property, image fields first, then prompt-like text, then the rest in
- * schema order.
+ * One form field per schema property, media fields (audio, images) first, then prompt-like text, then
+ * the rest in schema order.
  */
 export function describeFields(schema) {
   const props = schema?.properties ?? {};
@@ -67,8 +77,9 @@ export function describeFields(schema) {
     const options = e?.values ?? null;
     const valueType = valueTypeOf(prop, options);
     const isImage = /(^|_)image_url$/.test(name) || (prop.format === "uri" && /image/.test(name));
+    const isAudio = /(^|_)audio_url$/.test(name) || (prop.format === "uri" && /audio/.test(name));
     const isLongText = valueType === "string" && !options && (name === "prompt" || (prop.maxLength ?? 0) > 300);
-    const kind = isImage ? "image" : options ? "select" : valueType === "boolean" ? "checkbox" : valueType === "number" ? "number" : isLongText ? "textarea" : "text";
+    const kind = isAudio ? "audio" : isImage ? "image" : options ? "select" : valueType === "boolean" ? "checkbox" : valueType === "number" ? "number" : isLongText ? "textarea" : "text";
     return {
       name,
       kind,
@@ -84,7 +95,7 @@ export function describeFields(schema) {
       maxLength: prop.maxLength,
     };
   });
-  const rank = (f) => (f.kind === "image" ? 0 : f.kind === "textarea" ? 1 : 2);
+  const rank = (f) => (f.kind === "audio" || f.kind === "image" ? 0 : f.kind === "textarea" ? 1 : 2);
   return fields.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f);
 }
 
@@ -128,6 +139,8 @@ export function buildForm(container, schema, { upload, onChange }) {
   /** @type {Map<string, { field: any, root: HTMLElement, control: HTMLInputElement|HTMLSelectElement|HTMLTextAreaElement, error: HTMLElement, image?: any }>} */
   const views = new Map();
   const pending = new Set();
+  /** Seconds of each audio field's track, once its player has read them (for the price). */
+  const audioSeconds = new Map();
   container.replaceChildren();
 
   const imageRow = el("div", { class: "image-row" });
@@ -146,8 +159,8 @@ export function buildForm(container, schema, { upload, onChange }) {
     let control;
     let image;
 
-    if (field.kind === "image") {
-      ({ root, control, image } = imageField(field, { id, describedBy, desc, error, optionalTag }));
+    if (field.kind === "image" || field.kind === "audio") {
+      ({ root, control, image } = mediaField(field, { id, describedBy, desc, error, optionalTag }));
       imageRow.append(root);
     } else if (field.kind === "checkbox") {
       control = el("input", { type: "checkbox", id, name: field.name, "aria-describedby": describedBy });
@@ -190,24 +203,29 @@ export function buildForm(container, schema, { upload, onChange }) {
   // Prompt and other long texts follow the images at full width; the short settings share a grid.
   container.append(imageRow, grid);
 
-  function imageField(field, { id, describedBy, desc, error, optionalTag }) {
+  /** A drop zone with a file picker, a URL box and a preview: an image, or an audio player for audio fields. */
+  function mediaField(field, { id, describedBy, desc, error, optionalTag }) {
+    const audio = field.kind === "audio";
+    const noun = audio ? "audio file" : "image";
     const fileId = `${id}-file`;
     const statusId = `${id}-status`;
-    const fileInput = el("input", { type: "file", id: fileId, accept: "image/*", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+    const fileInput = el("input", { type: "file", id: fileId, accept: audio ? "audio/*,.mp3,.wav,.m4a,.aac,.ogg,.opus,.flac" : "image/*", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
     const chooseButton = el("button", { type: "button", class: "btn btn-small", "aria-describedby": describedBy, text: "Choose file" });
     const removeButton = el("button", { type: "button", class: "btn btn-small btn-quiet", text: "Remove", hidden: true });
-    const preview = el("img", { class: "preview", alt: `${field.label} preview`, hidden: true });
+    const preview = audio
+      ? el("audio", { class: "audio-preview", id: `${id}-player`, controls: true, preload: "metadata", "aria-label": `${field.label} player`, hidden: true })
+      : el("img", { class: "preview", alt: `${field.label} preview`, hidden: true });
     const status = el("p", { class: "upload-status", id: statusId, "aria-live": "polite" });
     const hint = el("div", { class: "drop-hint" },
-      el("p", { text: "Drop an image here, paste one, or" }),
+      el("p", { text: audio ? "Drop an audio file here (MP3, WAV, M4A, OGG, FLAC), or" : "Drop an image here, paste one, or" }),
       el("div", { class: "drop-actions" }, chooseButton, removeButton));
-    const zone = el("div", { class: "dropzone", "data-dropzone": field.name }, preview, hint, fileInput);
+    const zone = el("div", { class: `dropzone${audio ? " dropzone-audio" : ""}`, "data-dropzone": field.name }, preview, hint, fileInput);
     const control = el("input", {
       id, name: field.name, type: "url", inputmode: "url", autocomplete: "off", spellcheck: "false",
-      placeholder: "…or an image URL", "aria-describedby": `${describedBy} ${statusId}`,
+      placeholder: audio ? "…or an audio URL" : "…or an image URL", "aria-describedby": `${describedBy} ${statusId}`,
     });
     if (field.required) control.setAttribute("aria-required", "true");
-    const root = el("div", { class: "field field-image", "data-field": field.name },
+    const root = el("div", { class: `field field-${field.kind}`, "data-field": field.name },
       el("label", { for: id }, field.label, optionalTag ? " " : null, optionalTag), zone, control, status, desc, error);
 
     let objectUrl = null;
@@ -218,26 +236,36 @@ export function buildForm(container, schema, { upload, onChange }) {
       }
       preview.hidden = !src;
       removeButton.hidden = !src && !control.value;
-      zone.classList.toggle("has-image", Boolean(src));
+      zone.classList.toggle(audio ? "has-audio" : "has-image", Boolean(src));
+      if (audio && audioSeconds.delete(field.name)) onChange();
       if (src) preview.src = src;
       else preview.removeAttribute("src");
     };
     preview.addEventListener("error", () => {
-      if (preview.getAttribute("src")) status.textContent = "This URL does not show as an image here; the server will try to fetch it.";
+      if (preview.getAttribute("src")) status.textContent = `This URL does not play as ${audio ? "audio" : "an image"} here; the server will try to fetch it.`;
       preview.hidden = true;
-      zone.classList.remove("has-image");
+      zone.classList.remove(audio ? "has-audio" : "has-image");
     });
+    if (audio) {
+      preview.addEventListener("loadedmetadata", () => {
+        if (Number.isFinite(preview.duration) && preview.duration > 0) {
+          audioSeconds.set(field.name, preview.duration);
+          onChange();
+        }
+      });
+    }
 
     async function takeFile(file) {
       clearError(field.name);
-      if (!file.type.startsWith("image/")) {
-        showError(field.name, `${file.name || "That file"} is not an image (${file.type || "unknown type"}).`);
+      if (!acceptsFile(field.kind, file)) {
+        showError(field.name, `${file.name || "That file"} is not ${audio ? "an audio file" : "an image"} (${file.type || "unknown type"}).`);
         return;
       }
       objectUrl = URL.createObjectURL(file);
       setPreview(objectUrl);
       control.value = "";
-      status.textContent = `Uploading ${file.name || "pasted image"} (${formatBytes(file.size)})…`;
+      const what = file.name || `pasted ${noun}`;
+      status.textContent = `Uploading ${what} (${formatBytes(file.size)})…`;
       zone.classList.add("busy");
       const job = upload(file);
       pending.add(job);
@@ -245,7 +273,7 @@ export function buildForm(container, schema, { upload, onChange }) {
       try {
         const url = await job;
         control.value = url;
-        status.textContent = `Uploaded ${file.name || "pasted image"} (${formatBytes(file.size)}).`;
+        status.textContent = `Uploaded ${what} (${formatBytes(file.size)}).`;
       } catch (err) {
         status.textContent = "";
         setPreview(null);
@@ -290,9 +318,10 @@ export function buildForm(container, schema, { upload, onChange }) {
     control.addEventListener("input", () => {
       const v = control.value.trim();
       status.textContent = "";
-      setPreview(/^(https?:|data:image\/|blob:)/i.test(v) ? v : null);
+      setPreview(previewable(v) ? v : null);
     });
-    return { root, control, image: { takeFile, setPreview } };
+    const previewable = (v) => (audio ? /^(https?:|data:audio\/|blob:)/i : /^(https?:|data:image\/|blob:)/i).test(v);
+    return { root, control, image: { takeFile, setPreview, previewable, kind: field.kind } };
   }
 
   function showError(name, msg) {
@@ -341,7 +370,7 @@ export function buildForm(container, schema, { upload, onChange }) {
         if (field.kind === "checkbox") control.checked = value === undefined ? field.default === true : Boolean(value);
         else control.value = value === undefined || value === null ? (field.default === undefined ? "" : String(field.default)) : String(value);
         clearError(field.name);
-        if (image) image.setPreview(/^(https?:|data:image\/)/i.test(control.value) ? control.value : null);
+        if (image) image.setPreview(image.previewable(control.value) && !/^blob:/i.test(control.value) ? control.value : null);
       }
       onChange();
     },
@@ -352,6 +381,11 @@ export function buildForm(container, schema, { upload, onChange }) {
     },
     get uploading() {
       return pending.size > 0;
+    },
+    /** Seconds of the chosen audio track (the first audio field), once its player knows them; else null. */
+    get audioSeconds() {
+      const first = fields.find((f) => f.kind === "audio");
+      return (first && audioSeconds.get(first.name)) ?? null;
     },
 
     /**
@@ -378,10 +412,10 @@ export function buildForm(container, schema, { upload, onChange }) {
       for (const name of views.keys()) clearError(name);
     },
 
-    /** Routes a pasted image file to the image field that has focus, else to the first one. */
+    /** Routes a pasted image file to the image field that has focus, else to the first image field. */
     paste(file) {
       const focused = document.activeElement?.closest?.(".field-image")?.getAttribute("data-field");
-      const target = (focused && views.get(focused)?.image) || [...views.values()].find((v) => v.image)?.image;
+      const target = (focused && views.get(focused)?.image) || [...views.values()].find((v) => v.image?.kind === "image")?.image;
       if (target) target.takeFile(file);
       return Boolean(target);
     },
