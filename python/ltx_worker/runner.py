@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import memory as MEM
 from . import models as M
 from . import plan as P
 from .cancel import cancel_checks
@@ -70,6 +71,10 @@ class WorkerOptions:
     offload: str = "none"  # none | model | sequential
     max_sequence_length: int = 1024
     pro_stage1_steps: int | None = None
+    # LTX_RENDER_SCALE per resolution (plan.parse_render_scales); a job's own render_scale overrides it.
+    render_scales: P.RenderScales = field(default_factory=lambda: P.parse_render_scales(None))
+    # LTX_MEMORY_BUDGET_GB: device memory a job may plan for (None: the device's own, see memory.py).
+    memory_budget_gb: float | None = None
 
 
 @dataclass
@@ -86,8 +91,8 @@ class Job:
     generate_audio: bool
     flow: str
     output_path: str
-    # Fraction of the output size the model generates at (LTX_RENDER_SCALE); frames are upscaled after.
-    render_scale: float = 1.0
+    # Fraction of the output size the model generates at; None: the worker's LTX_RENDER_SCALE for this size.
+    render_scale: float | None = None
     # libx264 preset of the MP4 (X264_PRESET); the reference's veryfast by default.
     x264_preset: str = VIDEO_PRESET
 
@@ -110,7 +115,7 @@ class Job:
                 generate_audio=bool(msg.get("generate_audio", True)),
                 flow=str(msg.get("flow", "pro")),
                 output_path=str(msg["output_path"]),
-                render_scale=float(msg.get("render_scale", 1.0)),
+                render_scale=float(msg["render_scale"]) if msg.get("render_scale") is not None else None,
                 x264_preset=preset,
             )
         except (KeyError, TypeError, ValueError) as err:
@@ -412,8 +417,9 @@ class LtxRunner:
             if job.fps <= 0:
                 raise P.PlanError(f"fps must be positive, got {job.fps}")
             frames_model = P.model_frame_count(job.num_frames)
-            size = P.size_plan(job.width, job.height, render_scale=job.render_scale)
             flow = P.flow_plan(job.flow, self.opts.pro_stage1_steps)
+            # Render scale for this resolution, lowered (or refused) to fit the memory budget (memory.py).
+            size = self._job_size(ctx, flow, frames_model)
         except P.PlanError as err:
             raise JobInputError(str(err)) from err
         pipe = self._pipe_for(job.flow)
@@ -437,12 +443,6 @@ class LtxRunner:
             f"frames={frames_model}->{job.num_frames} fps={job.fps:g} steps={len(flow.stage1_sigmas)}+{len(flow.stage2_sigmas)} "
             f"seed={job.seed}",
         )
-        if size.scaled:
-            ctx.log(
-                "INFO",
-                f"render scale {size.render_scale:g}: the model generates {size.render_width:g}x{size.render_height:g} "
-                f"of the grid, upscaled to {job.width}x{job.height} before encoding",
-            )
 
         # Prompt embeddings (cached by text; Gemma is the expensive part).
         ctx.progress("encode-prompt", 0, 1)
@@ -554,6 +554,19 @@ class LtxRunner:
         )
         ctx.progress("encode", 1, 1)
         return {"frames_generated": frames_model, "frames_written": written, "prompt_cache_hit": int(hit), **audio_info}
+
+    def _job_size(self, ctx: JobContext, flow: P.FlowPlan, frames_model: int) -> P.SizePlan:
+        job = ctx.job
+        pipe = self.fast_pipe if job.flow == "fast" and self.fast_pipe is not None else self.pipe
+        facts = MEM.model_facts(self, pipe)
+        offload = self.opts.offload if self.device != "cpu" else "none"
+
+        def estimate_at(size: P.SizePlan) -> MEM.Estimate:
+            return MEM.estimate(facts, flow, size, frames_model, offload, on_gpu_tiling=self.device != "cpu")
+
+        budget = MEM.budget_bytes(self.torch, self.device, self.opts.memory_budget_gb)
+        size, _est = MEM.plan_job_size(job.width, job.height, job.render_scale, self.opts.render_scales, estimate_at, budget, ctx.log)
+        return size
 
     def _decode_video(self, pipe, latents) -> np.ndarray:
         torch = self.torch
