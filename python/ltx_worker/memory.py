@@ -20,9 +20,11 @@ ACTIVATION_FACTOR = 12
 # Fixed working memory of a denoising step besides the token activations (latents, RoPE tables, noise
 # predictions of the guidance passes, CUDA/cuBLAS workspaces).
 STEP_OVERHEAD_BYTES = 2 * GIB
-# VAE decode: bytes per pixel of one decoded tile (temporal chunk x spatial tile) for a bf16 decoder,
-# ~4 live full-resolution feature maps of 128 channels plus conv temporaries (4 x 128 x 2 x 2).
-DECODE_BYTES_PER_TILE_PIXEL = 2048
+# VAE decode: bytes per output pixel of one decoded tile (temporal chunk x spatial tile) for a bf16 decoder.
+# The LTX-2 decoder's last blocks run at 1/4 of the output size (patch size 4), so a 128-channel map costs 8
+# values per output pixel; ~4 such maps live, conv temporaries, the fp32 chunk conversion and the blend copy
+# are taken as 16x that: 128 values x 2 bytes.
+DECODE_BYTES_PER_TILE_PIXEL = 256
 # Safety margin kept free of the budget (allocator fragmentation, the CUDA context).
 HEADROOM_FRACTION = 0.05
 # Render scales tried, in order, when a job does not fit at its own.

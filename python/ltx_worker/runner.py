@@ -20,6 +20,7 @@ from . import memory as MEM
 from . import models as M
 from . import plan as P
 from .cancel import cancel_checks
+from .decode import DecodeStats, stream_frames
 from .lora import load_dit_lora
 from .encode import VIDEO_PRESET, X264_PRESETS, fit_audio, write_mp4
 from .frames import ImageReadError, condition_image, output_frames
@@ -30,8 +31,6 @@ DISTILLED_LORA_ADAPTER = "distilled"
 PROMPT_CACHE_SIZE = 32
 # Host-memory budget of the prompt cache (LTX_PROMPT_CACHE_BYTES); one real entry is ~368 MiB.
 PROMPT_CACHE_BYTES = int(os.environ.get("LTX_PROMPT_CACHE_BYTES") or 4 * 2**30)
-# Decoded frames converted to uint8 this many at a time, so the fp32 temporaries stay bounded.
-DECODE_CONVERT_FRAMES = 16
 # Reference guidance for stage 1 of the pro flow (ltx-pipelines constants.py LTX_2_3_PARAMS).
 PRO_GUIDANCE = dict(
     guidance_scale=3.0,
@@ -378,6 +377,7 @@ class LtxRunner:
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(self.device)
         self.reset_state()
+        self._last_estimate = None
         try:
             # A cancel stops within one transformer/VAE block, not one step or one whole decode.
             with cancel_checks(self._cancel_check_modules(), ctx.check_cancel):
@@ -389,6 +389,9 @@ class LtxRunner:
             gc.collect()
         ctx.timings["total"] = time.perf_counter() - t_job
         metrics: dict[str, Any] = {"timings": {k: round(v, 4) for k, v in ctx.timings.items()}, **result}
+        est = getattr(self, "_last_estimate", None)
+        if est is not None:
+            metrics["memory_estimate_bytes"] = int(est.total)
         if self.device.startswith("cuda"):
             metrics["peak_gpu_memory_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
         else:
@@ -531,28 +534,39 @@ class LtxRunner:
         ctx.check_cancel()
         del video_lat, up_lat
 
-        # Decode video; decode audio on a side thread while the video is encoded.
+        # Decode: audio first (small; under model offload its hooks must not move the VAE mid-decode), then
+        # the video streamed chunk by chunk into the encoder (decode.py), so memory does not grow with duration.
         ctx.progress("decode", 0, 1)
-        frames = self._timed(ctx, "decode_video", lambda: self._decode_video(pipe, video_lat2))
-        del video_lat2
-        # Cut out (or, below render scale 1, upscale) each frame lazily while encoding; cancellable per frame.
-        out_frames = output_frames(frames, size, job.num_frames, ctx.check_cancel)
-        ctx.progress("decode", 1, 1)
-        ctx.check_cancel()
-
-        audio_getter = None
+        audio = None
         audio_info: dict[str, Any] = {}
         if job.generate_audio:
             audio_lat = audio_lat1 if flow.audio_from_stage == 1 else audio_lat2
-            audio_getter = self._audio_in_background(pipe, audio_lat, job, ctx, audio_info)
-        ctx.progress("encode", 0, 1)
+            audio = self._audio_in_background(pipe, audio_lat, job, ctx, audio_info)()
+        stats = DecodeStats()
+        stream = self._decode_stream(pipe, video_lat2, stats, ctx.check_cancel)
+        del video_lat2
+
+        def frames_then_encode():
+            # Cut out (or, below render scale 1, upscale) each frame lazily; cancellable per frame.
+            yield from output_frames(stream, size, job.num_frames, ctx.check_cancel)
+            stream.close()
+            ctx.progress("decode", 1, 1)
+            ctx.progress("encode", 0, 1)
+
         Path(job.output_path).parent.mkdir(parents=True, exist_ok=True)
-        written = self._timed(
-            ctx,
-            "encode_mp4",
-            lambda: write_mp4(job.output_path, out_frames, job.fps, job.width, job.height, audio_getter, job.x264_preset),
-        )
+        try:
+            written = self._timed(
+                ctx,
+                "encode_mp4",
+                lambda: write_mp4(job.output_path, frames_then_encode(), job.fps, job.width, job.height, audio, job.x264_preset),
+            )
+        finally:
+            stream.close()
+        # encode_mp4 ran the decode too: report the two apart.
+        ctx.timings["decode_video"] = stats.seconds
+        ctx.timings["encode_mp4"] = max(0.0, ctx.timings["encode_mp4"] - stats.seconds)
         ctx.progress("encode", 1, 1)
+        audio_info.update(decode_chunks=stats.chunks, decode_max_chunk_frames=stats.max_chunk_frames)
         return {"frames_generated": frames_model, "frames_written": written, "prompt_cache_hit": int(hit), **audio_info}
 
     def _job_size(self, ctx: JobContext, flow: P.FlowPlan, frames_model: int) -> P.SizePlan:
@@ -565,34 +579,24 @@ class LtxRunner:
             return MEM.estimate(facts, flow, size, frames_model, offload, on_gpu_tiling=self.device != "cpu")
 
         budget = MEM.budget_bytes(self.torch, self.device, self.opts.memory_budget_gb)
-        size, _est = MEM.plan_job_size(job.width, job.height, job.render_scale, self.opts.render_scales, estimate_at, budget, ctx.log)
+        size, est = MEM.plan_job_size(job.width, job.height, job.render_scale, self.opts.render_scales, estimate_at, budget, ctx.log)
+        self._last_estimate = est
         return size
 
-    def _decode_video(self, pipe, latents) -> np.ndarray:
-        torch = self.torch
+    def _decode_stream(self, pipe, latents, stats: DecodeStats | None = None, check_cancel=None):
+        """uint8 (H, W, 3) frames of the decoded clip, streamed in temporal chunks (decode.stream_frames); spatial
+        tiles on the GPU from SPATIAL_TILING_FROM_PIXELS up. The VAE's own flags are never switched."""
         vae = pipe.vae
-        if self.device != "cpu":
-            h, w = latents.shape[-2] * pipe.vae_spatial_compression_ratio, latents.shape[-1] * pipe.vae_spatial_compression_ratio
-            if h * w >= 1920 * 1088:
-                vae.enable_tiling()
-            else:
-                vae.disable_tiling()
-        with torch.no_grad():
-            lat = latents.to(device=vae.device if self.opts.offload == "none" else self.device, dtype=vae.dtype)
-            timestep = None
-            if vae.config.timestep_conditioning:
-                timestep = torch.zeros(lat.shape[0], device=lat.device, dtype=lat.dtype)
-            video = vae.decode(lat, timestep, return_dict=False)[0]  # (B, C, F, H, W) in [-1, 1]
-            # Restore the untiled default so the next job's condition encodes are not tiled.
-            vae.disable_tiling()
-        clip = video[0]  # (C, F, H, W)
-        out = np.empty((clip.shape[1], clip.shape[2], clip.shape[3], clip.shape[0]), dtype=np.uint8)
-        for f0 in range(0, clip.shape[1], DECODE_CONVERT_FRAMES):
-            chunk = clip[:, f0 : f0 + DECODE_CONVERT_FRAMES].float().clamp(-1, 1).permute(1, 2, 3, 0)
-            out[f0 : f0 + chunk.shape[0]] = ((chunk + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
-            del chunk
-        del video, clip
-        return out
+        ratio = pipe.vae_spatial_compression_ratio
+        h, w = latents.shape[-2] * ratio, latents.shape[-1] * ratio
+        tiling = self.device != "cpu" and h * w >= MEM.SPATIAL_TILING_FROM_PIXELS
+        device = vae.device if self.opts.offload == "none" else self.device
+        return stream_frames(vae, latents, device, tiling, stats, check_cancel)
+
+    def _decode_video(self, pipe, latents) -> np.ndarray:
+        """The whole decoded clip as one uint8 array (F, H, W, 3) (gpu_check and tests; jobs stream)."""
+        frames = list(self._decode_stream(pipe, latents))
+        return np.stack(frames) if frames else np.empty((0, 0, 0, 3), np.uint8)
 
     def _audio_in_background(self, pipe, audio_lat, job: Job, ctx: JobContext, info: dict[str, Any]):
         torch = self.torch

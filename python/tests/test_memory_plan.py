@@ -68,3 +68,57 @@ def test_the_job_message_render_scale_is_optional():
     msg = dict(id="a", start_image="s.png", width=64, height=64, fps=24, num_frames=9, seed=0, output_path="/tmp/o.mp4")
     assert R.Job.from_message(msg).render_scale is None
     assert R.Job.from_message({**msg, "render_scale": 0.5}).render_scale == 0.5
+
+
+def _estimates(runner, w, h, n, flow="pro"):
+    facts = MEM.model_facts(runner, runner.pipe)
+    plan = P.flow_plan(flow, 2)
+    f = P.model_frame_count(n)
+    return {s: MEM.estimate(facts, plan, P.size_plan(w, h, render_scale=s), f, "none", on_gpu_tiling=False).total
+            for s in (1.0, 0.75, 0.5, 0.375, 0.25)}
+
+
+def test_the_estimate_grows_with_size_and_frames_and_follows_the_offload_mode(runner):
+    facts = MEM.model_facts(runner, runner.pipe)
+    plan = P.flow_plan("pro", 2)
+    e = lambda w, h, n, off="none", s=1.0: MEM.estimate(facts, plan, P.size_plan(w, h, render_scale=s), P.model_frame_count(n), off, False)
+    assert e(1920, 1080, 241).total > e(1920, 1080, 121).total > e(960, 544, 121).total
+    assert e(1920, 1080, 241).stage2_tokens == 31 * 34 * 60
+    assert e(1920, 1080, 121, "model").weights == facts.dit_bytes <= facts.resident_bytes == e(1920, 1080, 121).weights
+    # The real LTX-2.3 numbers: 1080p @ 25 fps 10 s, pro flow, model offload on an 80 GB card.
+    real = MEM.ModelFacts(dit_bytes=int(42.4 * 2**30), resident_bytes=int(110 * 2**30), vae_bytes=int(1.7 * 2**30),
+                          text_encoder_bytes=int(22.8 * 2**30), hidden=4096, num_layers=48, dtype_bytes=2, spatial=32)
+    est = MEM.estimate(real, plan, P.size_plan(1920, 1080), P.model_frame_count(250), "model", True)
+    assert est.phase == "denoise" and 45 * 2**30 < est.total < 80 * 2**30
+
+
+def test_a_job_over_the_budget_runs_at_a_lower_render_scale_and_says_so(runner, monkeypatch):
+    est = _estimates(runner, 3840, 2160, 121)
+    # The 2160p default scale is 0.5: allow 0.375 but not 0.5.
+    budget = (est[0.5] + est[0.375]) / 2
+    monkeypatch.setattr(runner.opts, "memory_budget_gb", budget / 2**30)
+    ctx, logs = _ctx(3840, 2160)
+    size = runner._job_size(ctx, P.flow_plan("pro", 2), P.model_frame_count(121))
+    assert size.render_scale == 0.375
+    warn = [m for lvl, m in logs if lvl == "WARN"]
+    assert len(warn) == 1 and "lowered to render scale 0.375 for this job" in warn[0] and "LTX_MEMORY_BUDGET_GB=" in warn[0]
+    assert any("render scale 0.375 (lowered from 0.5 to fit memory): the model generates 1440x810" in m for _, m in logs)
+    assert runner._last_estimate.total <= budget
+
+
+def test_a_job_that_fits_at_no_scale_fails_at_once_naming_the_limit(runner, monkeypatch):
+    est = _estimates(runner, 3840, 2160, 121)
+    monkeypatch.setattr(runner.opts, "memory_budget_gb", est[0.25] / 2 / 2**30)
+    ctx, _ = _ctx(3840, 2160)
+    with pytest.raises(MEM.MemoryBudgetError, match=r"3840x2160: this job needs an estimated .* GiB .* more than the .* GiB limit \(LTX_MEMORY_BUDGET_GB=.*\); even at render scale 0.25"):
+        runner._job_size(ctx, P.flow_plan("pro", 2), P.model_frame_count(121))
+
+
+def test_run_refuses_the_job_before_any_stage_runs(runner, monkeypatch, tmp_path):
+    monkeypatch.setattr(runner.opts, "memory_budget_gb", 1e-6)
+    stages = []
+    ctx, _ = _ctx(128, 120, n=9)
+    ctx.progress = lambda stage, *_: stages.append(stage)
+    with pytest.raises(MEM.MemoryBudgetError):
+        runner.run(ctx)
+    assert stages == []
