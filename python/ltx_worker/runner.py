@@ -325,6 +325,35 @@ class LtxRunner:
         vae.use_framewise_decoding = False
         if self.has_lora:
             self.pipe.disable_lora()
+        # Per-call caches some diffusers models keep (what maybe_free_model_hooks resets after a normal call).
+        for pipe in self._offloaded_pipes():
+            for component in pipe.components.values():
+                if hasattr(component, "_reset_stateful_cache"):
+                    component._reset_stateful_cache()
+
+    def _offloaded_pipes(self) -> list[Any]:
+        return [p for p in (self.pipe, self.fast_pipe) if p is not None]
+
+    def _park_transformers(self, keep: Any = None) -> None:
+        """LTX_OFFLOAD=model: moves every DiT except keep's to the CPU. A cancel or an OOM skips diffusers'
+        maybe_free_model_hooks, which leaves the running DiT on the GPU; the other flow's pipeline would then
+        load its own DiT next to it (two 35 GB transformers on an 80 GB card)."""
+        if self.device == "cpu" or self.opts.offload != "model":
+            return
+        for p in self._offloaded_pipes():
+            if p is not keep:
+                p.transformer.to("cpu")
+
+    def _release_after_failure(self, err: BaseException) -> None:
+        """A failed or cancelled job lets go of what it held: the traceback's frames (which pin the job's
+        tensors, so empty_cache could return nothing) are cleared, and with model offload every model is parked
+        on the CPU and the hooks are re-attached by the next job."""
+        import traceback
+
+        traceback.clear_frames(err.__traceback__)
+        if self.device != "cpu" and self.opts.offload == "model":
+            self._park_transformers(keep=None)
+            self._active_offload_flow = None
 
     def _pipe_for(self, flow: str):
         if flow == "fast" and self.fast_pipe is not None:
@@ -334,8 +363,10 @@ class LtxRunner:
         else:
             pipe = self.pipe
         if self.device != "cpu" and self.opts.offload in ("model", "sequential") and self._active_offload_flow != flow:
-            # Shared components carry one set of offload hooks: re-attach them for the pipeline in use.
+            # Shared components carry one set of offload hooks: re-attach them for the pipeline in use, after
+            # parking the other flow's DiT (enable_model_cpu_offload moves only this pipeline's models).
             if self.opts.offload == "model":
+                self._park_transformers(keep=pipe)
                 pipe.enable_model_cpu_offload(device=self.device)
             else:
                 pipe.enable_sequential_cpu_offload(device=self.device)
@@ -382,6 +413,9 @@ class LtxRunner:
             # A cancel stops within one transformer/VAE block, not one step or one whole decode.
             with cancel_checks(self._cancel_check_modules(), ctx.check_cancel):
                 result = self._run(ctx)
+        except BaseException as err:
+            self._release_after_failure(err)
+            raise
         finally:
             self.reset_state()
             if self.device.startswith("cuda"):
