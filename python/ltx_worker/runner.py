@@ -346,11 +346,24 @@ class LtxRunner:
 
     def _release_after_failure(self, err: BaseException) -> None:
         """A failed or cancelled job lets go of what it held: the traceback's frames (which pin the job's
-        tensors, so empty_cache could return nothing) are cleared, and with model offload every model is parked
-        on the CPU and the hooks are re-attached by the next job."""
+        tensors, so empty_cache could return nothing while the error propagates) are dropped, after saving the
+        traceback as text in a note for unexpected errors; with model offload every model is parked on the
+        CPU and the hooks are re-attached by the next job."""
         import traceback
 
-        traceback.clear_frames(err.__traceback__)
+        if not isinstance(err, (JobCancelled, JobInputError, MEM.MemoryBudgetError)) and err.__traceback__ is not None:
+            err.add_note("worker traceback (frames released):\n" + "".join(traceback.format_tb(err.__traceback__)).rstrip())
+        stack: list[BaseException | None] = [err]
+        seen: set[int] = set()
+        while stack:
+            e = stack.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            if e.__traceback__ is not None:
+                traceback.clear_frames(e.__traceback__)
+                e.__traceback__ = None
+            stack += [e.__cause__, e.__context__]
         if self.device != "cpu" and self.opts.offload == "model":
             self._park_transformers(keep=None)
             self._active_offload_flow = None

@@ -89,7 +89,7 @@ def test_the_estimate_grows_with_size_and_frames_and_follows_the_offload_mode(ru
     # A small grid, so the denoise phase sets the peak: its weights follow the offload mode.
     assert e(64, 64, 241, "model").phase == "denoise"
     assert e(64, 64, 241, "model").weights == facts.dit_bytes < facts.resident_bytes == e(64, 64, 241).weights
-    assert e(64, 64, 241, "sequential").weights < facts.dit_bytes
+    assert e(64, 64, 241, "sequential").weights <= facts.dit_bytes  # two of its blocks
     # The real LTX-2.3 numbers: 1080p @ 25 fps 10 s, pro flow, model offload on an 80 GB card.
     real = MEM.ModelFacts(dit_bytes=int(42.4 * 2**30), resident_bytes=int(110 * 2**30), vae_bytes=int(1.7 * 2**30),
                           text_encoder_bytes=int(22.8 * 2**30), hidden=4096, num_layers=48, dtype_bytes=2, spatial=32)

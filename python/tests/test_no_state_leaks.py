@@ -100,10 +100,11 @@ def test_a_simulated_oom_in_a_stage_frees_what_the_job_held_and_the_next_job_suc
     finally:
         handle.remove()
     gc.collect()
-    # The exception is still referenced (pytest keeps it), yet the job's tensors are gone: the runner cleared
-    # the traceback's frames before emptying the CUDA cache.
+    # The exception is still referenced (pytest keeps it), yet the job's tensors are gone: the runner released
+    # the traceback's frames (kept as text in a note) before emptying the CUDA cache.
     assert info.value is not None and held and held[0]() is None
     assert "out of memory" in str(info.value).lower()  # what __main__ maps to the out_of_memory error type
+    assert any("test_no_state_leaks.py" in note for note in info.value.__notes__)  # the traceback, as text
     if runner.has_lora:
         assert not any(getattr(m, "_disable_adapters", False) is False and getattr(m, "merged", False) for m in runner.pipe.transformer.modules())
     again = _job(tmp_path, "again")
