@@ -222,3 +222,44 @@ def model_facts(runner: Any, pipe: Any) -> ModelFacts:
     )
     cache[key] = facts
     return facts
+
+
+# ---- doctor: the estimate for the real model, per resolution -------------------------------------------
+# Published bf16 sizes of the LTX-2.3 v1.1 components in GiB (docs/ltx-engine.md, "Expected GPU memory").
+REAL_MODEL_GIB = {"text_encoder": 22.8, "connectors": 5.9, "dit": 35.4, "lora": 7.1, "vaes": 1.7, "upsampler": 1.0, "distilled_dit": 35.4}
+DOCTOR_CASES = (("1080p", 1920, 1080), ("1440p", 2560, 1440), ("2160p", 3840, 2160))
+DOCTOR_FPS = (25, 50)
+DOCTOR_SECONDS = 10
+
+
+def real_model_facts(both_flows: bool) -> ModelFacts:
+    g = REAL_MODEL_GIB
+    resident = sum(v for k, v in g.items() if k != "distilled_dit") + (g["distilled_dit"] if both_flows else 0.0)
+    return ModelFacts(
+        dit_bytes=int((g["dit"] + g["lora"]) * GIB), resident_bytes=int(resident * GIB), vae_bytes=int(g["vaes"] * GIB),
+        text_encoder_bytes=int(g["text_encoder"] * GIB), hidden=4096, num_layers=48, dtype_bytes=2, spatial=32,
+    )
+
+
+def doctor_rows(limit_bytes: int, limit_source: str, offload: str, spec: str | None, both_flows: bool) -> list[dict[str, Any]]:
+    """For each resolution at 25 and 50 fps (10 s, pro flow, real model sizes): the render scale a request
+    would get, the estimate there, and whether it fits, is lowered or is refused (what `doctor` prints)."""
+    scales = P.parse_render_scales(spec)
+    facts = real_model_facts(both_flows)
+    flow = P.flow_plan("pro")
+    rows = []
+    for label, w, h in DOCTOR_CASES:
+        for fps in DOCTOR_FPS:
+            frames = P.model_frame_count(DOCTOR_SECONDS * fps)
+            configured, _ = P.render_scale_for(w, h, scales)
+            at = lambda size: estimate(facts, flow, size, frames, offload, on_gpu_tiling=True)  # noqa: E731
+            first = at(P.size_plan(w, h, render_scale=configured))
+            row: dict[str, Any] = {"resolution": label, "fps": fps, "seconds": DOCTOR_SECONDS, "configured_scale": configured,
+                                   "estimate_bytes": first.total, "limit_bytes": limit_bytes, "limit_source": limit_source}
+            try:
+                size, est = plan_job_size(w, h, None, scales, at, (limit_bytes, limit_source), lambda *_: None)
+                row.update(scale=size.render_scale, used_estimate_bytes=est.total if est else None, status="fits" if size.render_scale == configured else "lowered")
+            except MemoryBudgetError as err:
+                row.update(scale=None, status="refused", message=str(err))
+            rows.append(row)
+    return rows

@@ -127,3 +127,19 @@ def test_run_refuses_the_job_before_any_stage_runs(runner, monkeypatch, tmp_path
     with pytest.raises(MEM.MemoryBudgetError):
         runner.run(ctx)
     assert stages == []
+
+
+def test_doctor_rows_with_the_real_model_sizes_tell_fits_lowered_and_refused_apart():
+    limit = int(80 * MEM.GIB * (1 - MEM.HEADROOM_FRACTION))
+    status = lambda rows: {(r["resolution"], r["fps"]): (r["status"], r["scale"]) for r in rows}  # noqa: E731
+    # The defaults on an 80 GB card with model offload: every resolution fits (1440p/2160p on the 1080p grid).
+    rows = MEM.doctor_rows(limit, "GPU 0 (80 GiB)", "model", None, both_flows=True)
+    assert {v[0] for v in status(rows).values()} == {"fits"}
+    assert status(rows)[("2160p", 50)] == ("fits", 0.5)
+    assert all(r["estimate_bytes"] < 60 * MEM.GIB for r in rows)
+    # Native 2160p @ 50 fps does not fit 80 GB: lowered, the rest native.
+    native = status(MEM.doctor_rows(limit, "GPU 0 (80 GiB)", "model", "1", both_flows=False))
+    assert native[("2160p", 50)] == ("lowered", 0.75) and native[("2160p", 25)] == ("fits", 1.0)
+    # Everything resident on 80 GB: the weights alone are too large, refused at every scale.
+    refused = MEM.doctor_rows(limit, "GPU 0 (80 GiB)", "none", None, both_flows=True)
+    assert {r["status"] for r in refused} == {"refused"} and "LTX_OFFLOAD=model" in refused[0]["message"]
