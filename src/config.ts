@@ -1,6 +1,7 @@
 // Every setting of the service, read once from the environment. The README's configuration table
 // lists each of these; add a row there when a setting is added here.
 import path from "node:path";
+import { parseRenderScales, type RenderScales } from "./engines/ltx/render-scale.js";
 
 export interface Config {
   /** TCP port of the HTTP server. Default 8787. */
@@ -77,8 +78,8 @@ export interface Config {
   ltxCancelGraceMs: number;
   /** Time allowed for the worker to load the model and answer ready, in ms. Default 900_000. */
   ltxStartupTimeoutMs: number;
-  /** The model generates at this fraction of the output size, then frames are upscaled to it (LTX_RENDER_SCALE, 0 < s <= 1). Default 1. */
-  ltxRenderScale: number;
+  /** The model generates at this fraction of the output size, then frames are upscaled to it (LTX_RENDER_SCALE, 0 < s <= 1, per resolution: "1,1440p=0.75,2160p=0.5", the default). */
+  ltxRenderScale: RenderScales;
   /** Host-memory budget of the worker's prompt-embedding cache in bytes (LTX_PROMPT_CACHE_BYTES). Default 4 GiB (~11 entries at full size). */
   ltxPromptCacheBytes?: number;
   /** An identical submit (same key, endpoint, body, x-fal-* headers) within this many seconds returns the first request. 0 disables. Default 60. */
@@ -128,6 +129,8 @@ export interface Config {
   audioFetchLimitBytes: number;
   /** Time allowed for one input audio download in ms. Default: IMAGE_FETCH_TIMEOUT_MS (20 s). */
   audioFetchTimeoutMs: number;
+  /** Device memory an ltx job may plan for, in GiB (LTX_MEMORY_BUDGET_GB); unset: the GPU's own free memory. */
+  ltxMemoryBudgetGb?: number;
 }
 
 export type StorageLocation = { kind: "file"; root: string } | { kind: "s3"; bucket: string; prefix: string };
@@ -237,10 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ltxThreads: env.LTX_THREADS ? int(env, "LTX_THREADS", 0) : undefined,
     ltxCancelGraceMs: int(env, "LTX_CANCEL_GRACE_MS", 5_000),
     ltxStartupTimeoutMs: int(env, "LTX_STARTUP_TIMEOUT_MS", 900_000),
-    ltxRenderScale: ((scale) => {
-      if (!(scale > 0 && scale <= 1)) throw new Error(`LTX_RENDER_SCALE must be a fraction in (0, 1] (e.g. 0.5: generate at half size, upscale), got ${JSON.stringify(env.LTX_RENDER_SCALE)}`);
-      return scale;
-    })(int(env, "LTX_RENDER_SCALE", 1)),
+    ltxRenderScale: parseRenderScales(env.LTX_RENDER_SCALE),
     ltxPromptCacheBytes: env.LTX_PROMPT_CACHE_BYTES ? int(env, "LTX_PROMPT_CACHE_BYTES", 4 * 1024 ** 3) : undefined,
     dedupeWindowSeconds: int(env, "DEDUPE_WINDOW_SECONDS", 60),
     rateLimitPerMinute: int(env, "RATE_LIMIT_PER_MINUTE", 120),
@@ -271,6 +271,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     metricsToken: env.METRICS_TOKEN?.trim() || undefined,
     audioFetchLimitBytes: int(env, "AUDIO_FETCH_LIMIT_BYTES", int(env, "IMAGE_FETCH_LIMIT_BYTES", 25_000_000)),
     audioFetchTimeoutMs: int(env, "AUDIO_FETCH_TIMEOUT_MS", int(env, "IMAGE_FETCH_TIMEOUT_MS", 20_000)),
+    ltxMemoryBudgetGb: ((gb) => {
+      if (gb !== undefined && !(gb > 0)) throw new Error(`LTX_MEMORY_BUDGET_GB must be a positive number of GiB, got ${JSON.stringify(env.LTX_MEMORY_BUDGET_GB)}`);
+      return gb;
+    })(env.LTX_MEMORY_BUDGET_GB?.trim() ? int(env, "LTX_MEMORY_BUDGET_GB", 0) : undefined),
     ...overrides,
   };
   if (overrides.port !== undefined && overrides.publicUrl === undefined && !env.PUBLIC_URL) {

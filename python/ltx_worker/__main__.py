@@ -36,6 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-sequence-length", type=int, default=1024)
     p.add_argument("--pro-stage1-steps", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
+    p.add_argument("--render-scale", default=None, help="LTX_RENDER_SCALE, e.g. 1,1440p=0.75,2160p=0.5")
+    p.add_argument("--memory-budget-gb", type=float, default=None, help="LTX_MEMORY_BUDGET_GB")
     return p.parse_args(argv)
 
 
@@ -85,7 +87,15 @@ def main(argv: list[str]) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    from .memory import MemoryBudgetError
+    from .plan import PlanError, parse_render_scales
     from .runner import JobCancelled, JobContext, JobInputError, Job, LtxRunner, WorkerOptions
+
+    try:
+        render_scales = parse_render_scales(args.render_scale)
+    except PlanError as err:
+        events.emit({"type": "fatal", "error": {"type": "startup", "message": str(err)}})
+        return 3
 
     opts = WorkerOptions(
         model_dir=args.model_dir,
@@ -94,6 +104,8 @@ def main(argv: list[str]) -> int:
         offload=args.offload,
         max_sequence_length=args.max_sequence_length,
         pro_stage1_steps=args.pro_stage1_steps,
+        render_scales=render_scales,
+        memory_budget_gb=args.memory_budget_gb,
     )
     try:
         runner = LtxRunner(opts, log=lambda level, message: events.log(level, message))
@@ -137,6 +149,8 @@ def main(argv: list[str]) -> int:
             events.emit({"type": "cancelled", "id": job_id})
         except JobInputError as err:
             events.emit({"type": "error", "id": job_id, "error": {"type": "input", "message": str(err)}})
+        except MemoryBudgetError as err:
+            events.emit({"type": "error", "id": job_id, "error": {"type": "memory_budget", "message": str(err)}})
         except MemoryError as err:
             events.emit({"type": "error", "id": job_id, "error": {"type": "out_of_memory", "message": str(err) or "out of memory"}})
         except Exception as err:  # noqa: BLE001 - every failure becomes a typed event

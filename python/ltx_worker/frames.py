@@ -7,7 +7,7 @@ import math
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -80,22 +80,33 @@ def upscale_frame(frame: np.ndarray, size: SizePlan) -> np.ndarray:
 
 
 def output_frames(
-    frames: np.ndarray,
+    frames: Iterable[np.ndarray],
     size: SizePlan,
     num_frames: int,
     check_cancel: Callable[[], None] | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yields the first num_frames decoded grid frames as exact output frames, lazily (one full-size frame at a
-    time, never the whole upscaled clip in memory). check_cancel runs before each frame, so a long encode
-    stops within a frame of a cancel."""
-    if frames.shape[0] < num_frames:
+    """Yields the first num_frames decoded grid frames (an array or a stream of frames, e.g. the streamed
+    decode) as exact output frames, lazily (one full-size frame at a time, never the whole upscaled clip in
+    memory). check_cancel runs before each frame, so a long encode stops within a frame of a cancel."""
+    source = iter(frames)
+    got = 0
+
+    def take() -> np.ndarray:
+        nonlocal got
+        frame = next(source, None)
+        if frame is None:
+            raise RuntimeError(f"decoder returned {got} frames, expected at least {num_frames}")
+        got += 1
+        return frame
+
+    if isinstance(frames, np.ndarray) and frames.shape[0] < num_frames:
         raise RuntimeError(f"decoder returned {frames.shape[0]} frames, expected at least {num_frames}")
     if not size.scaled:
         left, top = int(size.crop_left), int(size.crop_top)
         for i in range(num_frames):
             if check_cancel is not None:
                 check_cancel()
-            yield frames[i, top : top + size.height, left : left + size.width]
+            yield take()[top : top + size.height, left : left + size.width]
         return
     with ThreadPoolExecutor(max_workers=UPSCALE_THREADS, thread_name_prefix="upscale") as pool:
         pending: deque = deque()
@@ -103,7 +114,7 @@ def output_frames(
         try:
             for _ in range(num_frames):
                 while submitted < num_frames and len(pending) < UPSCALE_LOOKAHEAD:
-                    pending.append(pool.submit(upscale_frame, frames[submitted], size))
+                    pending.append(pool.submit(upscale_frame, take(), size))
                     submitted += 1
                 if check_cancel is not None:
                     check_cancel()

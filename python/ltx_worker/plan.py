@@ -181,3 +181,66 @@ def flow_plan(flow: str, stage1_steps: int | None = None) -> FlowPlan:
 def audio_sample_count(num_frames: int, fps: float, sample_rate: int = AUDIO_SAMPLE_RATE) -> int:
     """Samples in exactly num_frames / fps seconds of audio."""
     return round(num_frames * sample_rate / fps)
+
+
+# ---- render scale per resolution (LTX_RENDER_SCALE) ---------------------------------------------------
+# `LTX_RENDER_SCALE` is a comma list of `<N>p=<scale>` entries and at most one bare number (the scale of
+# every size no entry covers; 1 when absent), e.g. "2160p=0.5,1440p=0.75" or "0.5" (every size). A job
+# belongs to the entry with the largest N that its short side reaches (3840x2160 and 2160x3840 -> 2160p).
+# The defaults generate 1440p and 2160p on the 1080p grid, the largest size whose memory fits an 80 GB card
+# (docs/ltx-engine.md, "Expected GPU memory" and "Render scale per resolution").
+DEFAULT_RENDER_SCALE_SPEC = "1,1440p=0.75,2160p=0.5"
+
+
+@dataclass(frozen=True)
+class RenderScales:
+    default: float = 1.0
+    # (short side N, scale), largest N first.
+    by_resolution: tuple[tuple[int, float], ...] = ()
+
+    def spec(self) -> str:
+        return ",".join([f"{self.default:g}"] + [f"{n}p={s:g}" for n, s in sorted(self.by_resolution)])
+
+
+def _scale_value(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise PlanError(f"LTX_RENDER_SCALE: {where} must be a number in (0, 1], got {text!r}") from None
+    if not (0.0 < value <= 1.0) or not math.isfinite(value):
+        raise PlanError(f"LTX_RENDER_SCALE: {where} must be a fraction in (0, 1], got {text!r}")
+    return value
+
+
+def parse_render_scales(spec: str | None) -> RenderScales:
+    """Parses LTX_RENDER_SCALE (see above); None or "" gives the defaults. Raises PlanError naming the entry."""
+    if spec is None or not spec.strip():
+        spec = DEFAULT_RENDER_SCALE_SPEC
+    default: float | None = None
+    entries: dict[int, float] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if "=" not in part:
+            if default is not None:
+                raise PlanError(f"LTX_RENDER_SCALE: more than one bare scale in {spec!r}")
+            default = _scale_value(part, "the scale")
+            continue
+        key, _, value = (x.strip() for x in part.partition("="))
+        if not (key.lower().endswith("p") and key[:-1].isdigit() and int(key[:-1]) > 0):
+            raise PlanError(f"LTX_RENDER_SCALE: entries look like 2160p=0.5 (a resolution by its short side), got {part!r}")
+        n = int(key[:-1])
+        if n in entries:
+            raise PlanError(f"LTX_RENDER_SCALE: {key} is given twice")
+        entries[n] = _scale_value(value, key)
+    by_res = tuple(sorted(entries.items(), reverse=True))
+    return RenderScales(default=1.0 if default is None else default, by_resolution=by_res)
+
+
+def render_scale_for(width: int, height: int, scales: RenderScales) -> tuple[float, str]:
+    """The render scale of a width x height job and the entry it came from ("2160p", or "default")."""
+    short = min(width, height)
+    for n, scale in scales.by_resolution:
+        if short >= n:
+            return scale, f"{n}p"
+    return scales.default, "default"

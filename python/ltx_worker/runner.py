@@ -16,9 +16,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import memory as MEM
 from . import models as M
 from . import plan as P
 from .cancel import cancel_checks
+from .decode import DecodeStats, stream_frames
 from .lora import load_dit_lora
 from .encode import VIDEO_PRESET, X264_PRESETS, fit_audio, write_mp4
 from .frames import ImageReadError, condition_image, output_frames
@@ -29,8 +31,6 @@ DISTILLED_LORA_ADAPTER = "distilled"
 PROMPT_CACHE_SIZE = 32
 # Host-memory budget of the prompt cache (LTX_PROMPT_CACHE_BYTES); one real entry is ~368 MiB.
 PROMPT_CACHE_BYTES = int(os.environ.get("LTX_PROMPT_CACHE_BYTES") or 4 * 2**30)
-# Decoded frames converted to uint8 this many at a time, so the fp32 temporaries stay bounded.
-DECODE_CONVERT_FRAMES = 16
 # Reference guidance for stage 1 of the pro flow (ltx-pipelines constants.py LTX_2_3_PARAMS).
 PRO_GUIDANCE = dict(
     guidance_scale=3.0,
@@ -70,6 +70,10 @@ class WorkerOptions:
     offload: str = "none"  # none | model | sequential
     max_sequence_length: int = 1024
     pro_stage1_steps: int | None = None
+    # LTX_RENDER_SCALE per resolution (plan.parse_render_scales); a job's own render_scale overrides it.
+    render_scales: P.RenderScales = field(default_factory=lambda: P.parse_render_scales(None))
+    # LTX_MEMORY_BUDGET_GB: device memory a job may plan for (None: the device's own, see memory.py).
+    memory_budget_gb: float | None = None
 
 
 @dataclass
@@ -87,8 +91,8 @@ class Job:
     generate_audio: bool
     flow: str
     output_path: str
-    # Fraction of the output size the model generates at (LTX_RENDER_SCALE); frames are upscaled after.
-    render_scale: float = 1.0
+    # Fraction of the output size the model generates at; None: the worker's LTX_RENDER_SCALE for this size.
+    render_scale: float | None = None
     # libx264 preset of the MP4 (X264_PRESET); the reference's veryfast by default.
     x264_preset: str = VIDEO_PRESET
 
@@ -111,7 +115,7 @@ class Job:
                 generate_audio=bool(msg.get("generate_audio", True)),
                 flow=str(msg.get("flow", "pro")),
                 output_path=str(msg["output_path"]),
-                render_scale=float(msg.get("render_scale", 1.0)),
+                render_scale=float(msg["render_scale"]) if msg.get("render_scale") is not None else None,
                 x264_preset=preset,
             )
         except (KeyError, TypeError, ValueError) as err:
@@ -322,6 +326,48 @@ class LtxRunner:
         vae.use_framewise_decoding = False
         if self.has_lora:
             self.pipe.disable_lora()
+        # Per-call caches some diffusers models keep (what maybe_free_model_hooks resets after a normal call).
+        for pipe in self._offloaded_pipes():
+            for component in pipe.components.values():
+                if hasattr(component, "_reset_stateful_cache"):
+                    component._reset_stateful_cache()
+
+    def _offloaded_pipes(self) -> list[Any]:
+        return [p for p in (self.pipe, self.fast_pipe) if p is not None]
+
+    def _park_transformers(self, keep: Any = None) -> None:
+        """LTX_OFFLOAD=model: moves every DiT except keep's to the CPU. A cancel or an OOM skips diffusers'
+        maybe_free_model_hooks, which leaves the running DiT on the GPU; the other flow's pipeline would then
+        load its own DiT next to it (two 35 GB transformers on an 80 GB card)."""
+        if self.device == "cpu" or self.opts.offload != "model":
+            return
+        for p in self._offloaded_pipes():
+            if p is not keep:
+                p.transformer.to("cpu")
+
+    def _release_after_failure(self, err: BaseException) -> None:
+        """A failed or cancelled job lets go of what it held: the traceback's frames (which pin the job's
+        tensors, so empty_cache could return nothing while the error propagates) are dropped, after saving the
+        traceback as text in a note for unexpected errors; with model offload every model is parked on the
+        CPU and the hooks are re-attached by the next job."""
+        import traceback
+
+        if not isinstance(err, (JobCancelled, JobInputError, MEM.MemoryBudgetError)) and err.__traceback__ is not None:
+            err.add_note("worker traceback (frames released):\n" + "".join(traceback.format_tb(err.__traceback__)).rstrip())
+        stack: list[BaseException | None] = [err]
+        seen: set[int] = set()
+        while stack:
+            e = stack.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            if e.__traceback__ is not None:
+                traceback.clear_frames(e.__traceback__)
+                e.__traceback__ = None
+            stack += [e.__cause__, e.__context__]
+        if self.device != "cpu" and self.opts.offload == "model":
+            self._park_transformers(keep=None)
+            self._active_offload_flow = None
 
     def _pipe_for(self, flow: str):
         if flow == "fast" and self.fast_pipe is not None:
@@ -331,8 +377,10 @@ class LtxRunner:
         else:
             pipe = self.pipe
         if self.device != "cpu" and self.opts.offload in ("model", "sequential") and self._active_offload_flow != flow:
-            # Shared components carry one set of offload hooks: re-attach them for the pipeline in use.
+            # Shared components carry one set of offload hooks: re-attach them for the pipeline in use, after
+            # parking the other flow's DiT (enable_model_cpu_offload moves only this pipeline's models).
             if self.opts.offload == "model":
+                self._park_transformers(keep=pipe)
                 pipe.enable_model_cpu_offload(device=self.device)
             else:
                 pipe.enable_sequential_cpu_offload(device=self.device)
@@ -374,10 +422,14 @@ class LtxRunner:
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(self.device)
         self.reset_state()
+        self._last_estimate = None
         try:
             # A cancel stops within one transformer/VAE block, not one step or one whole decode.
             with cancel_checks(self._cancel_check_modules(), ctx.check_cancel):
                 result = self._run(ctx)
+        except BaseException as err:
+            self._release_after_failure(err)
+            raise
         finally:
             self.reset_state()
             if self.device.startswith("cuda"):
@@ -385,6 +437,9 @@ class LtxRunner:
             gc.collect()
         ctx.timings["total"] = time.perf_counter() - t_job
         metrics: dict[str, Any] = {"timings": {k: round(v, 4) for k, v in ctx.timings.items()}, **result}
+        est = getattr(self, "_last_estimate", None)
+        if est is not None:
+            metrics["memory_estimate_bytes"] = int(est.total)
         if self.device.startswith("cuda"):
             metrics["peak_gpu_memory_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
         else:
@@ -413,8 +468,9 @@ class LtxRunner:
             if job.fps <= 0:
                 raise P.PlanError(f"fps must be positive, got {job.fps}")
             frames_model = P.model_frame_count(job.num_frames)
-            size = P.size_plan(job.width, job.height, render_scale=job.render_scale)
             flow = P.flow_plan(job.flow, self.opts.pro_stage1_steps)
+            # Render scale for this resolution, lowered (or refused) to fit the memory budget (memory.py).
+            size = self._job_size(ctx, flow, frames_model)
         except P.PlanError as err:
             raise JobInputError(str(err)) from err
         pipe = self._pipe_for(job.flow)
@@ -442,12 +498,6 @@ class LtxRunner:
             f"frames={frames_model}->{job.num_frames} fps={job.fps:g} steps={len(flow.stage1_sigmas)}+{len(flow.stage2_sigmas)} "
             f"seed={job.seed}",
         )
-        if size.scaled:
-            ctx.log(
-                "INFO",
-                f"render scale {size.render_scale:g}: the model generates {size.render_width:g}x{size.render_height:g} "
-                f"of the grid, upscaled to {job.width}x{job.height} before encoding",
-            )
 
         # Prompt embeddings (cached by text; Gemma is the expensive part).
         ctx.progress("encode-prompt", 0, 1)
@@ -536,55 +586,69 @@ class LtxRunner:
         ctx.check_cancel()
         del video_lat, up_lat
 
-        # Decode video; decode audio on a side thread while the video is encoded.
+        # Decode: audio first (small; under model offload its hooks must not move the VAE mid-decode), then
+        # the video streamed chunk by chunk into the encoder (decode.py), so memory does not grow with duration.
         ctx.progress("decode", 0, 1)
-        frames = self._timed(ctx, "decode_video", lambda: self._decode_video(pipe, video_lat2))
-        del video_lat2
-        # Cut out (or, below render scale 1, upscale) each frame lazily while encoding; cancellable per frame.
-        out_frames = output_frames(frames, size, job.num_frames, ctx.check_cancel)
-        ctx.progress("decode", 1, 1)
-        ctx.check_cancel()
-
-        audio_getter = None
+        audio = None
         audio_info: dict[str, Any] = {}
         if job.generate_audio:
             audio_lat = audio_lat1 if flow.audio_from_stage == 1 else audio_lat2
-            audio_getter = self._audio_in_background(pipe, audio_lat, job, ctx, audio_info)
-        ctx.progress("encode", 0, 1)
+            audio = self._audio_in_background(pipe, audio_lat, job, ctx, audio_info)()
+        stats = DecodeStats()
+        stream = self._decode_stream(pipe, video_lat2, stats, ctx.check_cancel)
+        del video_lat2
+
+        def frames_then_encode():
+            # Cut out (or, below render scale 1, upscale) each frame lazily; cancellable per frame.
+            yield from output_frames(stream, size, job.num_frames, ctx.check_cancel)
+            stream.close()
+            ctx.progress("decode", 1, 1)
+            ctx.progress("encode", 0, 1)
+
         Path(job.output_path).parent.mkdir(parents=True, exist_ok=True)
-        written = self._timed(
-            ctx,
-            "encode_mp4",
-            lambda: write_mp4(job.output_path, out_frames, job.fps, job.width, job.height, audio_getter, job.x264_preset),
-        )
+        try:
+            written = self._timed(
+                ctx,
+                "encode_mp4",
+                lambda: write_mp4(job.output_path, frames_then_encode(), job.fps, job.width, job.height, audio, job.x264_preset),
+            )
+        finally:
+            stream.close()
+        # encode_mp4 ran the decode too: report the two apart.
+        ctx.timings["decode_video"] = stats.seconds
+        ctx.timings["encode_mp4"] = max(0.0, ctx.timings["encode_mp4"] - stats.seconds)
         ctx.progress("encode", 1, 1)
+        audio_info.update(decode_chunks=stats.chunks, decode_max_chunk_frames=stats.max_chunk_frames)
         return {"frames_generated": frames_model, "frames_written": written, "prompt_cache_hit": int(hit), **audio_info}
 
-    def _decode_video(self, pipe, latents) -> np.ndarray:
-        torch = self.torch
+    def _job_size(self, ctx: JobContext, flow: P.FlowPlan, frames_model: int) -> P.SizePlan:
+        job = ctx.job
+        pipe = self.fast_pipe if job.flow == "fast" and self.fast_pipe is not None else self.pipe
+        facts = MEM.model_facts(self, pipe)
+        offload = self.opts.offload if self.device != "cpu" else "none"
+
+        def estimate_at(size: P.SizePlan) -> MEM.Estimate:
+            return MEM.estimate(facts, flow, size, frames_model, offload, on_gpu_tiling=self.device != "cpu")
+
+        budget = MEM.budget_bytes(self.torch, self.device, self.opts.memory_budget_gb)
+        size, est = MEM.plan_job_size(job.width, job.height, job.render_scale, self.opts.render_scales, estimate_at, budget, ctx.log)
+        self._last_estimate = est
+        return size
+
+    def _decode_stream(self, pipe, latents, stats: DecodeStats | None = None, check_cancel=None):
+        """uint8 (H, W, 3) frames of the decoded clip, streamed in temporal chunks (decode.stream_frames); spatial
+        tiles on the GPU from SPATIAL_TILING_FROM_PIXELS up. The VAE's own flags are never switched."""
         vae = pipe.vae
-        if self.device != "cpu":
-            h, w = latents.shape[-2] * pipe.vae_spatial_compression_ratio, latents.shape[-1] * pipe.vae_spatial_compression_ratio
-            if h * w >= 1920 * 1088:
-                vae.enable_tiling()
-            else:
-                vae.disable_tiling()
-        with torch.no_grad():
-            lat = latents.to(device=vae.device if self.opts.offload == "none" else self.device, dtype=vae.dtype)
-            timestep = None
-            if vae.config.timestep_conditioning:
-                timestep = torch.zeros(lat.shape[0], device=lat.device, dtype=lat.dtype)
-            video = vae.decode(lat, timestep, return_dict=False)[0]  # (B, C, F, H, W) in [-1, 1]
-            # Restore the untiled default so the next job's condition encodes are not tiled.
-            vae.disable_tiling()
-        clip = video[0]  # (C, F, H, W)
-        out = np.empty((clip.shape[1], clip.shape[2], clip.shape[3], clip.shape[0]), dtype=np.uint8)
-        for f0 in range(0, clip.shape[1], DECODE_CONVERT_FRAMES):
-            chunk = clip[:, f0 : f0 + DECODE_CONVERT_FRAMES].float().clamp(-1, 1).permute(1, 2, 3, 0)
-            out[f0 : f0 + chunk.shape[0]] = ((chunk + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
-            del chunk
-        del video, clip
-        return out
+        ratio = pipe.vae_spatial_compression_ratio
+        h, w = latents.shape[-2] * ratio, latents.shape[-1] * ratio
+        tiling = self.device != "cpu" and h * w >= MEM.SPATIAL_TILING_FROM_PIXELS
+        device = vae.device if self.opts.offload == "none" else self.device
+        return stream_frames(vae, latents, device, tiling, stats, check_cancel)
+
+    def _decode_video(self, pipe, latents) -> np.ndarray:
+        """The whole decoded clip as one uint8 array (F, H, W, 3) (gpu_check and tests; jobs stream)."""
+        frames = list(self._decode_stream(pipe, latents))
+        return np.stack(frames) if frames else np.empty((0, 0, 0, 3), np.uint8)
 
     def _audio_in_background(self, pipe, audio_lat, job: Job, ctx: JobContext, info: dict[str, Any]):
         torch = self.torch

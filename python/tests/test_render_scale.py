@@ -64,11 +64,12 @@ def test_scales_outside_zero_to_one_are_refused(scale):
         P.size_plan(1920, 1080, render_scale=scale)
 
 
-def test_a_job_message_without_render_scale_or_preset_renders_at_full_size_with_the_reference_preset():
+def test_a_job_message_without_render_scale_or_preset_takes_the_worker_table_and_the_reference_preset():
     from ltx_worker.runner import Job, JobInputError
 
     base = dict(id="a", prompt="p", start_image="s.png", width=128, height=120, fps=24, num_frames=8, seed=1, output_path="o.mp4")
-    assert (Job.from_message(base).render_scale, Job.from_message(base).x264_preset) == (1.0, "veryfast")
+    # No render_scale: the worker's LTX_RENDER_SCALE table decides (1 for this size, test_memory_plan.py).
+    assert (Job.from_message(base).render_scale, Job.from_message(base).x264_preset) == (None, "veryfast")
     job = Job.from_message({**base, "render_scale": 0.0625, "x264_preset": "ultrafast"})
     assert (job.render_scale, job.x264_preset) == (0.0625, "ultrafast")
     with pytest.raises(JobInputError, match="x264 preset"):

@@ -1,9 +1,11 @@
-// Unit tests of the ltx doctor's weights checks on temporary folders laid out like LTX_MODEL_DIR.
+// Unit tests of the ltx doctor's weights checks on temporary folders laid out like LTX_MODEL_DIR, and of its
+// memory lines (python/ltx_worker/memory.py doctor_rows, tested in python/tests/test_memory_plan.py).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { cudaLine, manifestLines, MANIFEST_NAME, MODEL_VERSION, parseDriverCuda, weightsLines } from "./doctor.js";
+import { ltxLineCheck } from "../../cli/commands/doctor.js";
+import { cudaLine, manifestLines, MANIFEST_NAME, memoryLines, MODEL_VERSION, parseDriverCuda, weightsLines, type MemoryRow } from "./doctor.js";
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -88,5 +90,29 @@ describe("ltx doctor CUDA diagnosis", () => {
     expect(cudaLine({ torch: "2.13.0", torchCuda: "13.0", driverCuda: null, device: "auto" })).toMatch(/NOT AVAILABLE - no NVIDIA GPU or driver/);
     expect(cudaLine({ torch: "2.13.0+cpu", torchCuda: null, driverCuda: "13.0", device: "auto" })).toMatch(/CPU-only build on a host with an NVIDIA driver/);
     expect(cudaLine({ torch: "2.13.0", torchCuda: null, driverCuda: null, device: "cpu" })).toMatch(/^cuda: note/);
+  });
+});
+
+describe("ltx doctor memory lines", () => {
+  const GiB = 2 ** 30;
+  const row = (over: Partial<MemoryRow>): MemoryRow => ({
+    resolution: "2160p", fps: 50, seconds: 10, configured_scale: 1, estimate_bytes: 92.3 * GiB, limit_bytes: 76 * GiB,
+    limit_source: "GPU 0 (80 GiB)", scale: 1, used_estimate_bytes: 92.3 * GiB, status: "fits", ...over,
+  });
+
+  it("explains each case: fits, runs at a lower render scale, cannot run at all (a 422 naming the limit)", () => {
+    const [fits, lowered, refused] = memoryLines(
+      [
+        row({ resolution: "1080p", fps: 25, estimate_bytes: 50.7 * GiB, status: "fits" }),
+        row({ status: "lowered", scale: 0.75, used_estimate_bytes: 70 * GiB }),
+        row({ status: "refused", scale: null, limit_source: "LTX_MEMORY_BUDGET_GB=40" }),
+      ],
+      "model",
+    );
+    expect(fits).toBe("memory 1080p @ 25 fps, 10 s, pro: ok - render scale 1, estimated 50.7 GiB of 76.0 GiB (GPU 0 (80 GiB), LTX_OFFLOAD=model)");
+    expect(lowered).toMatch(/^memory 2160p @ 50 fps, 10 s, pro: note - at render scale 1 it needs an estimated 92\.3 GiB, more than 76\.0 GiB .* run at render scale 0\.75 \(70\.0 GiB\).*2160p=0\.75/);
+    expect(refused).toMatch(/^memory 2160p @ 50 fps, 10 s, pro: NOT POSSIBLE - .*LTX_MEMORY_BUDGET_GB=40.*422 naming the limit.*LTX_OFFLOAD=model/);
+    // The CLI reads these as checks: ok, note, and a problem.
+    expect([fits, lowered, refused].map((l) => ltxLineCheck(l, true).status)).toEqual(["ok", "note", "missing"]);
   });
 });

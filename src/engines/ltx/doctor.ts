@@ -1,11 +1,13 @@
 // `ltx-serve doctor` for the ltx engine: says in plain words what the local LTX-2.3 setup lacks
-// (Python, venv, packages, CUDA, weights, free GPU memory) and what to run to fix it.
+// (Python, venv, packages, CUDA, weights, free GPU memory), which resolutions fit the GPU's memory at
+// the configured render scale (or run lowered, or are refused), and what to run or set to fix it.
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { Config } from "../../config.js";
 import { DEFAULT_PYTHON, DEFAULT_VENV_DIR, PYTHON_DIR, pythonFor } from "./paths.js";
+import { formatRenderScales } from "./render-scale.js";
 
 const run = promisify(execFile);
 
@@ -39,6 +41,16 @@ try:
             out["gpus"].append({"index": i, "name": torch.cuda.get_device_name(i), "free": free, "total": total})
 except Exception as err:
     out["errors"]["cuda"] = f"{type(err).__name__}: {err}"
+try:
+    import os
+    from ltx_worker import memory as M
+    budget = os.environ.get("LTX_MEMORY_BUDGET_GB")
+    limits = [(int(float(budget) * M.GIB), f"LTX_MEMORY_BUDGET_GB={budget}")] if budget else [
+        (int(g["total"] * (1 - M.HEADROOM_FRACTION)), f"GPU {g['index']} ({g['total'] / M.GIB:.0f} GiB)") for g in out.get("gpus") or []]
+    out["memory"] = [M.doctor_rows(b, src, os.environ.get("LTX_OFFLOAD") or "none", os.environ.get("LTX_RENDER_SCALE"),
+                                   os.environ.get("LTX_DOCTOR_BOTH_FLOWS") == "1") for b, src in limits]
+except Exception as err:
+    out["memory_error"] = f"{type(err).__name__}: {err}"
 print(json.dumps(out))
 `;
 
@@ -51,6 +63,38 @@ interface ProbeResult {
   cuda?: boolean;
   cuda_version?: string | null;
   gpus?: { index: number; name: string; free: number; total: number }[];
+  /** Per limit (LTX_MEMORY_BUDGET_GB, else each GPU): python/ltx_worker/memory.py doctor_rows. */
+  memory?: MemoryRow[][];
+  memory_error?: string;
+}
+
+/** What a pro request of one resolution would do under the memory estimate (docs/ltx-engine.md, "Memory estimate before a job"). */
+export interface MemoryRow {
+  resolution: string;
+  fps: number;
+  seconds: number;
+  configured_scale: number;
+  estimate_bytes: number;
+  limit_bytes: number;
+  limit_source: string;
+  scale: number | null;
+  used_estimate_bytes?: number | null;
+  status: "fits" | "lowered" | "refused";
+  message?: string;
+}
+
+/** One line per resolution and fps: fits, runs at a lower render scale, or is refused with a 422 (and what to change). */
+export function memoryLines(rows: MemoryRow[], offload: string): string[] {
+  return rows.map((r) => {
+    const head = `memory ${r.resolution} @ ${r.fps} fps, ${r.seconds} s, pro`;
+    const where = `${r.limit_source}, LTX_OFFLOAD=${offload}`;
+    const at = `render scale ${r.configured_scale}`;
+    if (r.status === "fits") return `${head}: ok - ${at}, estimated ${gib(r.estimate_bytes)} of ${gib(r.limit_bytes)} (${where})`;
+    if (r.status === "lowered") {
+      return `${head}: note - at ${at} it needs an estimated ${gib(r.estimate_bytes)}, more than ${gib(r.limit_bytes)} (${where}); such requests run at render scale ${r.scale} (${gib(r.used_estimate_bytes ?? 0)}), fewer generated pixels; add ${r.resolution}=${r.scale} to LTX_RENDER_SCALE to make it explicit, or set LTX_OFFLOAD=model`;
+    }
+    return `${head}: NOT POSSIBLE - needs an estimated ${gib(r.estimate_bytes)} at ${at}, more than the ${gib(r.limit_bytes)} limit (${where}) even at the lowest render scale; such requests fail at once with a 422 naming the limit. Set LTX_OFFLOAD=model, use a larger card, or send shorter clips`;
+  });
 }
 
 function gib(bytes: number): string {
@@ -178,7 +222,9 @@ export function manifestLines(modelDir: string): string[] {
 }
 
 /** Plain-language lines about everything the ltx engine needs. Never throws. */
-export async function ltxDoctor(config: Pick<Config, "ltxModelDir" | "ltxPython" | "ltxDevice" | "ltxOffload">): Promise<string[]> {
+export async function ltxDoctor(
+  config: Pick<Config, "ltxModelDir" | "ltxPython" | "ltxDevice" | "ltxOffload"> & Partial<Pick<Config, "ltxRenderScale" | "ltxMemoryBudgetGb">>,
+): Promise<string[]> {
   const lines: string[] = [];
   const python = pythonFor(config.ltxPython);
   const usingDefault = python === DEFAULT_PYTHON;
@@ -196,7 +242,15 @@ export async function ltxDoctor(config: Pick<Config, "ltxModelDir" | "ltxPython"
       cwd: PYTHON_DIR,
       timeout: 180_000,
       maxBuffer: 4 * 1024 * 1024,
-      env: { ...process.env, HF_HUB_OFFLINE: "1", PYTHONPATH: PYTHON_DIR },
+      env: {
+        ...process.env,
+        HF_HUB_OFFLINE: "1",
+        PYTHONPATH: PYTHON_DIR,
+        LTX_OFFLOAD: config.ltxOffload,
+        LTX_RENDER_SCALE: config.ltxRenderScale ? formatRenderScales(config.ltxRenderScale) : (process.env.LTX_RENDER_SCALE ?? ""),
+        LTX_MEMORY_BUDGET_GB: config.ltxMemoryBudgetGb !== undefined ? String(config.ltxMemoryBudgetGb) : "",
+        LTX_DOCTOR_BOTH_FLOWS: config.ltxModelDir && fs.existsSync(path.join(config.ltxModelDir, "distilled", "transformer")) ? "1" : "0",
+      },
     });
     probe = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as ProbeResult;
   } catch (err) {
@@ -237,6 +291,8 @@ export async function ltxDoctor(config: Pick<Config, "ltxModelDir" | "ltxPython"
       lines.push(cudaLine({ torch: probe.packages.torch, torchCuda: probe.cuda_version ?? null, driverCuda: await driverCudaVersion(), device: config.ltxDevice }));
     }
   }
+  if (probe?.memory) for (const rows of probe.memory) lines.push(...memoryLines(rows, config.ltxOffload));
+  if (probe?.memory_error) lines.push(`memory: FAILED - cannot compute the memory estimate: ${probe.memory_error}`);
   lines.push(...weightsLines(config.ltxModelDir));
   return lines;
 }

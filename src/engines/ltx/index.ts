@@ -7,11 +7,12 @@ import { CancelledError, EngineError, InfrastructureError, InputError } from "..
 import type { Engine, EngineJob, EngineResult } from "../types.js";
 import { CancelGraceTracker } from "./cancel-grace.js";
 import { PYTHON_DIR, pythonFor } from "./paths.js";
+import { formatRenderScales, normaliseRenderScales, type RenderScales } from "./render-scale.js";
 import type { FromWorker, LtxFlow, WorkerJobMessage, WorkerMetrics } from "./protocol.js";
 import { LtxWorkerProcess, WorkerStartError } from "./worker-process.js";
 
 /** The settings the engine reads; a whole Config satisfies it. */
-export type LtxEngineOptions = Pick<
+export type LtxEngineOptions = Omit<Pick<
   Config,
   | "ltxModelDir"
   | "ltxDevice"
@@ -27,7 +28,11 @@ export type LtxEngineOptions = Pick<
   | "ltxRenderScale"
   | "ltxPromptCacheBytes"
   | "x264Preset"
-> & {
+  | "ltxMemoryBudgetGb"
+>, "ltxRenderScale" | "ltxMemoryBudgetGb"> & {
+  /** LTX_RENDER_SCALE per resolution (a plain number applies to every size). */
+  ltxRenderScale: RenderScales | number;
+  ltxMemoryBudgetGb?: number;
   /** Extra environment for the worker process (tests set HF_HUB_OFFLINE, thread counts). */
   workerEnv?: NodeJS.ProcessEnv;
   /** After SIGTERM, ms before SIGKILL. Default 2_000. */
@@ -57,12 +62,34 @@ export function flattenMetrics(metrics: WorkerMetrics, loadSeconds?: number): Re
   return out;
 }
 
-function workerArgs(opts: LtxEngineOptions): string[] {
+/** The worker's command line (`python -m ltx_worker ...`). */
+export function workerArguments(opts: LtxEngineOptions): string[] {
   const args = ["--model-dir", opts.ltxModelDir ?? "", "--device", opts.ltxDevice, "--dtype", opts.ltxDtype, "--offload", opts.ltxOffload];
   args.push("--max-sequence-length", String(opts.ltxMaxSequenceLength));
   if (opts.ltxStage1Steps) args.push("--pro-stage1-steps", String(opts.ltxStage1Steps));
   if (opts.ltxThreads) args.push("--threads", String(opts.ltxThreads));
+  args.push("--render-scale", formatRenderScales(normaliseRenderScales(opts.ltxRenderScale)));
+  if (opts.ltxMemoryBudgetGb !== undefined) args.push("--memory-budget-gb", String(opts.ltxMemoryBudgetGb));
   return args;
+}
+
+/**
+ * The worker's environment: the caller's, with python/ on PYTHONPATH, offline Hub, and the CUDA caching
+ * allocator's expandable segments (fewer fragmentation OOMs when clip sizes change between jobs) unless the
+ * operator set PYTORCH_CUDA_ALLOC_CONF.
+ */
+export function workerEnvironment(opts: Pick<LtxEngineOptions, "ltxThreads" | "ltxPromptCacheBytes" | "workerEnv">, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...base,
+    PYTHONPATH: [PYTHON_DIR, base.PYTHONPATH].filter(Boolean).join(":"),
+    PYTHONUNBUFFERED: "1",
+    HF_HUB_OFFLINE: "1",
+    ...opts.workerEnv,
+  };
+  if (opts.ltxThreads) env.OMP_NUM_THREADS ??= String(opts.ltxThreads);
+  if (opts.ltxPromptCacheBytes !== undefined) env.LTX_PROMPT_CACHE_BYTES = String(opts.ltxPromptCacheBytes);
+  if (!env.PYTORCH_CUDA_ALLOC_CONF) env.PYTORCH_CUDA_ALLOC_CONF = "expandable_segments:True";
+  return env;
 }
 
 function gib(bytes: number): string {
@@ -85,18 +112,10 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
 
   function spawnWorker(): LtxWorkerProcess {
     if (!opts.ltxModelDir) throw new EngineError("The ltx engine needs LTX_MODEL_DIR (a Diffusers-format LTX-2.3 folder); see docs/ltx-engine.md");
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PYTHONPATH: [PYTHON_DIR, process.env.PYTHONPATH].filter(Boolean).join(":"),
-      PYTHONUNBUFFERED: "1",
-      HF_HUB_OFFLINE: "1",
-      ...opts.workerEnv,
-    };
-    if (opts.ltxThreads) env.OMP_NUM_THREADS ??= String(opts.ltxThreads);
-    if (opts.ltxPromptCacheBytes !== undefined) env.LTX_PROMPT_CACHE_BYTES = String(opts.ltxPromptCacheBytes);
+    const env = workerEnvironment(opts);
     const w = new LtxWorkerProcess({
       python: pythonFor(opts.ltxPython),
-      args: workerArgs(opts),
+      args: workerArguments(opts),
       cwd: PYTHON_DIR,
       env,
       startupTimeoutMs: opts.ltxStartupTimeoutMs,
@@ -168,7 +187,6 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
       generate_audio: job.generateAudio,
       flow,
       output_path: job.outputPath,
-      render_scale: opts.ltxRenderScale,
       x264_preset: opts.x264Preset,
     };
 
@@ -219,6 +237,8 @@ export function createLtxEngine(opts: LtxEngineOptions): LtxEngine {
           case "error": {
             const msg = `LTX-2.3 worker: ${event.error.message}`;
             if (event.error.type === "input") fail(new InputError([{ loc: ["body"], msg: event.error.message, type: "value_error" }], { requestId: job.requestId }));
+            // The job cannot fit in the GPU's memory at any render scale the worker tries: 422 naming the limit.
+            else if (event.error.type === "memory_budget") fail(new InputError([{ loc: ["body", "resolution"], msg: event.error.message, type: "value_error" }], { requestId: job.requestId }));
             else fail(new EngineError(msg, { requestId: job.requestId }));
             break;
           }

@@ -19,8 +19,8 @@ export interface WorkerJobMessage {
   generate_audio: boolean;
   flow: LtxFlow;
   output_path: string;
-  /** LTX_RENDER_SCALE: the model generates at this fraction of width x height, then frames are upscaled to it. */
-  render_scale: number;
+  /** Optional per-job render scale (0 < s <= 1); absent: the worker's LTX_RENDER_SCALE (`--render-scale`) for this size. */
+  render_scale?: number | null;
   /** X264_PRESET: libx264 preset of the MP4 (veryfast, the reference's, unless set). */
   x264_preset: string;
 }
@@ -48,8 +48,8 @@ export interface WorkerMetrics {
   [key: string]: unknown;
 }
 
-/** Error kinds the worker reports: input (the job is wrong), engine, out_of_memory. */
-export type WorkerErrorType = "input" | "engine" | "out_of_memory" | string;
+/** Error kinds the worker reports: input (the job is wrong), memory_budget (estimated not to fit), engine, out_of_memory. */
+export type WorkerErrorType = "input" | "memory_budget" | "engine" | "out_of_memory" | string;
 
 export type FromWorker =
   | ReadyEvent
