@@ -146,7 +146,7 @@ describe.skipIf(!RUN_LTX_TESTS)("ltx engine behind the service, through @fal-ai/
     expect(progress.filter((p) => p.stage === "denoise-2").at(-1)).toMatchObject({ step: 3, total: 3 });
     // The streamed logs carry the worker's own account of the render scale and the per-stage summary.
     const logs = logLines.join("\n");
-    expect(logs).toMatch(/render scale 0\.0625: the model generates 120x67\.5 of the grid, upscaled to 1920x1080/);
+    expect(logs).toMatch(/render scale 0\.0625 \(LTX_RENDER_SCALE 0\.0625\): the model generates 120x67\.5 \(grid 128x128\); the output is upscaled to 1920x1080/);
     expect(logs).toMatch(/grid=128x128 stage1=64x64 frames=145->144 fps=24/);
     expect(logs).toMatch(/LTX-2\.3 pro: .*encode_mp4/);
 
