@@ -12,7 +12,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { InfrastructureError, InputError, type FieldError } from "../errors.js";
 import type { PreparedAudio } from "../engines/types.js";
-import { DEFAULT_MAX_REDIRECTS, ImageFetchError, readImageSource, type HostResolver, type LocalFileResolver } from "./fetch.js";
+import { DEFAULT_MAX_REDIRECTS, ImageFetchError, readImageSource, type ReadImageSourceOptions } from "./fetch.js";
 import { ffmpegBinary, ffprobeBinary } from "./ffmpeg.js";
 import { describeInput } from "./image.js";
 
@@ -46,24 +46,17 @@ export const AUDIO_ACCEPT = "audio/mpeg,audio/wav,audio/mp4,audio/aac,audio/ogg,
 const SUPPORTED = "MP3, WAV, AAC/M4A, OGG (Vorbis or Opus), FLAC or WebM audio";
 const ERROR_DOCS = "https://docs.fal.ai/errors#";
 
-export interface PrepareAudioOptions {
+/** The download options are the image reader's own (src/media/fetch.ts), with the audio limits. */
+export interface PrepareAudioOptions
+  extends Pick<ReadImageSourceOptions, "timeoutMs" | "allowPrivate" | "maxRedirects" | "signal" | "resolveLocalFile" | "lookup" | "trustedAddresses"> {
   /** The input field the value came from; named in every error's `loc`. */
   field: AudioField;
   /** Where the checked file is written; its extension is replaced by the container's. */
   destPath: string;
   /** Largest file in bytes, for every source (AUDIO_FETCH_LIMIT_BYTES). */
   maxBytes: number;
-  /** Time allowed for the download, redirects included, in ms. */
-  timeoutMs: number;
   /** Longest audio accepted in seconds, from its header. */
   maxSeconds: number;
-  /** Let URLs reach private, loopback and link-local addresses (ALLOW_PRIVATE_URLS). Default false. */
-  allowPrivate?: boolean;
-  maxRedirects?: number;
-  signal?: AbortSignal;
-  resolveLocalFile?: LocalFileResolver;
-  lookup?: HostResolver;
-  trustedAddresses?: readonly string[];
   ffprobePath?: string;
   ffmpegPath?: string;
   requestId?: string;
